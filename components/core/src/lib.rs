@@ -1,0 +1,132 @@
+//! spincrud's API, independent of any engine.
+//!
+//! [`handle`] turns an `http` request into an `http` response. Storage is reached only through
+//! the [`store::SqlStore`] and [`store::KvStore`] traits, so this crate has no I/O runtime and
+//! builds for `wasm32-wasip1`: the Spin components and host-runner run exactly this code.
+
+pub mod auth;
+pub mod clock;
+pub mod conditional;
+pub mod data;
+pub mod openapi;
+pub mod ops;
+pub mod problem;
+pub mod request;
+pub mod resource;
+pub mod response;
+pub mod router;
+pub mod store;
+
+pub use http;
+pub use problem::{problem_response, InternalError};
+pub use router::Route;
+
+use http::{header, HeaderValue, Method};
+
+use problem::{ApiError, ApiResult};
+use resource::handlers;
+use router::Target;
+use store::{KvStore, SqlStore};
+
+/// The request and response types every engine converts to and from.
+pub type Request = http::Request<Vec<u8>>;
+pub type Response = http::Response<Vec<u8>>;
+
+/// 1 MiB, the contract's default body limit.
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+
+/// Settings every engine reads from its configuration (env vars, flags or Spin variables).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Bearer tokens accepted for writes (and reads with `auth_reads`); empty: no auth.
+    pub api_tokens: Vec<String>,
+    /// Whether reads need a token too.
+    pub auth_reads: bool,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { api_tokens: Vec::new(), auth_reads: false, body_limit: DEFAULT_BODY_LIMIT }
+    }
+}
+
+impl Config {
+    /// Reads the settings as every engine spells them: a comma-separated token list,
+    /// `true`/`false`, and a byte count. Empty strings mean the defaults.
+    pub fn from_settings(api_tokens: &str, auth_reads: &str, body_limit: &str) -> Result<Config, String> {
+        let api_tokens = api_tokens.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
+        let auth_reads = match auth_reads.trim().to_ascii_lowercase().as_str() {
+            "" | "false" | "0" | "no" => false,
+            "true" | "1" | "yes" => true,
+            other => return Err(format!("auth_reads must be true or false, not `{other}`")),
+        };
+        let body_limit = match body_limit.trim() {
+            "" => DEFAULT_BODY_LIMIT,
+            n => n.parse().map_err(|_| format!("body_limit must be a number of bytes, not `{n}`"))?,
+        };
+        Ok(Config { api_tokens, auth_reads, body_limit })
+    }
+}
+
+/// The route template a response answered, for metrics and logs (`"unmatched"` for a `404`
+/// of an unknown path).
+#[derive(Debug, Clone, Copy)]
+pub struct RouteTemplate(pub &'static str);
+
+/// Serves one request. Never panics on any input; every error is a problem document.
+pub async fn handle<S: SqlStore, K: KvStore>(req: Request, sql: &S, kv: &K, config: &Config) -> Response {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_str(&clock::new_id()).expect("a UUID is a valid header value"));
+    let route = router::route(req.uri().path());
+    let is_head = req.method() == Method::HEAD;
+    let mut resp = match &route {
+        None => ApiError::NotFound(format!("There is no route {}.", req.uri().path())).into_response(),
+        Some(route) => dispatch(route, &req, sql, kv, config).await.unwrap_or_else(ApiError::into_response),
+    };
+    if is_head {
+        resp.body_mut().clear();
+    }
+    resp.headers_mut().insert("x-request-id", request_id);
+    resp.extensions_mut().insert(RouteTemplate(route.map_or("unmatched", |r| r.template)));
+    resp
+}
+
+async fn dispatch<S: SqlStore, K: KvStore>(route: &Route, req: &Request, sql: &S, kv: &K, config: &Config) -> ApiResult<Response> {
+    let method = req.method();
+    if !route.methods.contains(method) {
+        return Err(ApiError::MethodNotAllowed(route.methods));
+    }
+    let is_read = method == Method::GET || method == Method::HEAD;
+    let needs_token = !config.api_tokens.is_empty() && !route.target.is_public() && (!is_read || config.auth_reads);
+    if needs_token && !auth::has_valid_token(req, &config.api_tokens) {
+        return Err(ApiError::Unauthorized);
+    }
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if req.body().len() > config.body_limit || declared.is_some_and(|n| n > config.body_limit as u64) {
+        return Err(ApiError::ContentTooLarge(config.body_limit));
+    }
+    match (&route.target, method.clone()) {
+        (Target::Collection(r), Method::POST) => handlers::create(sql, r, req).await,
+        (Target::Collection(r), _) => handlers::list(sql, r, req).await,
+        (Target::Item(r, None), _) => Err(handlers::not_found(r)),
+        (Target::Item(r, Some(key)), Method::PUT) => handlers::replace(sql, r, key, req).await,
+        (Target::Item(r, Some(key)), Method::PATCH) => handlers::patch(sql, r, key, req).await,
+        (Target::Item(r, Some(key)), Method::DELETE) => handlers::delete(sql, r, key, req).await,
+        (Target::Item(r, Some(key)), _) => handlers::get(sql, r, key, req).await,
+        (Target::DataCollection, Method::POST) => data::load(kv, req).await,
+        (Target::DataCollection, Method::DELETE) => data::clear(kv).await,
+        (Target::DataCollection, _) => data::list(kv, req).await,
+        (Target::DataItem(id), Method::DELETE) => data::delete(kv, id, req).await,
+        (Target::DataItem(id), _) => data::get(kv, id, req).await,
+        (Target::Healthz, _) => Ok(ops::healthz()),
+        (Target::Readyz, _) => ops::readyz(sql, kv).await,
+        (Target::Hello, _) => Ok(ops::hello()),
+        (Target::OpenApi, _) => Ok(openapi::response()),
+    }
+}

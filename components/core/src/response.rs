@@ -1,0 +1,36 @@
+//! Building successful answers.
+
+use http::{header, HeaderValue, StatusCode};
+use serde_json::Value as Json;
+
+pub type Response = http::Response<Vec<u8>>;
+
+pub fn json_bytes(value: &Json) -> Vec<u8> {
+    serde_json::to_vec(value).expect("a serde_json::Value always serializes")
+}
+
+/// A JSON answer.
+pub fn json(status: StatusCode, value: &Json) -> Response {
+    bytes(status, json_bytes(value))
+}
+
+/// A JSON answer from bytes that are already JSON.
+pub fn bytes(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut resp = http::Response::new(body);
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+pub fn no_content() -> Response {
+    let mut resp = http::Response::new(Vec::new());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp
+}
+
+/// Sets a header whose value the API built itself (ids, counts, paths it percent-encoded).
+pub fn set_header(resp: &mut Response, name: header::HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().insert(name, v);
+    }
+}

@@ -1,0 +1,96 @@
+//! The two storage interfaces the API needs, and nothing more.
+//!
+//! Every engine implements them over its own I/O: sqlx and Redis in host-runner's native engine,
+//! `spin_sdk::sqlite`/`pg4`/`key_value` in the Spin components. The methods are `async` so that
+//! the native engine can await a pool; a synchronous implementation (Spin's) simply never yields.
+#![allow(async_fn_in_trait)]
+
+use std::fmt;
+
+/// A SQL parameter or column value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    /// SQLite has no boolean type: its adapters store `Bool` as `Integer(0|1)`.
+    Bool(bool),
+}
+
+/// One result row: values in the order of the query's columns.
+pub type Row = Vec<Value>;
+
+/// Which SQL text to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A statement with its parameters, for [`SqlStore::transaction`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+/// A storage failure, classified by what the client should be told.
+///
+/// The message is for logs only: it never reaches a response body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The store cannot be reached (connection refused, pool timed out): `503`.
+    Unavailable(String),
+    /// A unique constraint was violated: `409`.
+    Conflict(String),
+    /// Anything else: `500`.
+    Other(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Unavailable(m) => write!(f, "store unavailable: {m}"),
+            StoreError::Conflict(m) => write!(f, "unique constraint violated: {m}"),
+            StoreError::Other(m) => write!(f, "store error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A SQL database. Placeholders are numbered: `?1` for SQLite, `$1` for PostgreSQL.
+pub trait SqlStore {
+    fn dialect(&self) -> Dialect;
+    /// Runs a statement that returns rows.
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
+    /// Runs a statement and returns the number of rows it changed.
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
+    /// Runs all statements in one transaction: all of them or none. Returns the rows each changed.
+    async fn transaction(&self, statements: &[Statement]) -> Result<Vec<u64>, StoreError>;
+}
+
+/// A key-value store, shaped like Spin's `key-value` interface.
+pub trait KvStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Reads many keys; stores with a batch read (Redis `MGET`) override this.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(values)
+    }
+
+    /// Writes many entries; stores with a batch write override this.
+    async fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        for (key, value) in entries {
+            self.set(key, value).await?;
+        }
+        Ok(())
+    }
+}

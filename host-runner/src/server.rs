@@ -1,0 +1,130 @@
+//! The native engine: an HTTP server that hands every request to the core.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::Router;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use metrics_exporter_prometheus::PrometheusHandle;
+use spincrud_core::http::{header, HeaderValue, Method, StatusCode};
+use spincrud_core::{Config, InternalError, RouteTemplate};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::{error, info, warn};
+
+use crate::cli::ServeArgs;
+use crate::stores::Stores;
+use crate::{metrics, migrate};
+
+struct AppState {
+    stores: Stores,
+    config: Config,
+    metrics: PrometheusHandle,
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::from_settings(&args.api_tokens, &args.auth_reads, &args.body_limit.to_string()).map_err(anyhow::Error::msg)?;
+    let metrics = metrics::install()?;
+    let stores = Stores::open(&args.stores.settings()).await?;
+    if !args.skip_migrations {
+        migrate::apply_with_retry(&stores.sql).await?;
+    }
+    let state = Arc::new(AppState { stores, config, metrics });
+    let app = Router::new()
+        .fallback(handle)
+        .with_state(state.clone())
+        .layer(CatchPanicLayer::custom(|_| {
+            // A panic is a bug; the client still gets a problem document without internals.
+            error!("a request handler panicked");
+            to_axum(spincrud_core::problem_response(StatusCode::INTERNAL_SERVER_ERROR, "The server could not complete the request."))
+        }));
+
+    let listener = TcpListener::bind(args.listen).await?;
+    info!(addr = %listener.local_addr()?, engine = ?args.engine, "listening");
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        info!("shutting down: no new connections, finishing in-flight requests");
+        let _ = stopping_tx.send(());
+    });
+    let grace = Duration::from_secs(args.shutdown_timeout);
+    tokio::select! {
+        result = server => result?,
+        _ = async { if stopping_rx.await.is_ok() { tokio::time::sleep(grace).await } else { std::future::pending().await } } => {
+            warn!(seconds = args.shutdown_timeout, "in-flight requests did not finish in time");
+        }
+    }
+    state.stores.close().await;
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Every request: read the body within the limit, run the core, log and count.
+async fn handle(State(state): State<Arc<AppState>>, req: axum::extract::Request) -> axum::response::Response {
+    let started = Instant::now();
+    let (mut parts, body) = req.into_parts();
+    let method = parts.method.clone();
+
+    let resp = if parts.uri.path() == "/metrics" {
+        metrics_response(&state, &method)
+    } else {
+        let limit = state.config.body_limit;
+        let body = match Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes().to_vec(),
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                // Let the core answer, as every engine does, from the declared length.
+                parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(limit as u64 + 1));
+                Vec::new()
+            }
+            Err(_) => {
+                let resp = spincrud_core::problem_response(StatusCode::BAD_REQUEST, "The request body could not be read.");
+                return log_and_count(&method, "unmatched", resp, started);
+            }
+        };
+        let req = spincrud_core::http::Request::from_parts(parts, body);
+        spincrud_core::handle(req, &state.stores.sql, &state.stores.kv, &state.config).await
+    };
+    let route = resp.extensions().get::<RouteTemplate>().map_or("/metrics", |r| r.0);
+    log_and_count(&method, route, resp, started)
+}
+
+fn metrics_response(state: &AppState, method: &Method) -> spincrud_core::Response {
+    if method != Method::GET && method != Method::HEAD {
+        let mut resp = spincrud_core::problem_response(StatusCode::METHOD_NOT_ALLOWED, "Allowed methods: GET, HEAD.");
+        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return resp;
+    }
+    let mut resp = spincrud_core::http::Response::new(metrics::render(&state.metrics, &state.stores).into_bytes());
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    if method == Method::HEAD {
+        resp.body_mut().clear();
+    }
+    resp
+}
+
+fn log_and_count(method: &Method, route: &'static str, resp: spincrud_core::Response, started: Instant) -> axum::response::Response {
+    let elapsed = started.elapsed();
+    let status = resp.status().as_u16();
+    let request_id = resp.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if let Some(InternalError(message)) = resp.extensions().get::<InternalError>() {
+        error!(request_id, route, error = %message, "internal error");
+    }
+    info!(method = %method, route, status, latency_ms = elapsed.as_secs_f64() * 1000.0, request_id, "request");
+    metrics::record_request(route, method.as_str(), status, elapsed);
+    to_axum(resp)
+}
+
+fn to_axum(resp: spincrud_core::Response) -> axum::response::Response {
+    resp.map(Body::from)
+}

@@ -1,0 +1,87 @@
+//! PostgreSQL through a pooled sqlx connection.
+
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::{Column, Row as _, TypeInfo, ValueRef};
+use spincrud_core::store::{Row, Statement, StoreError, Value};
+
+use super::{sqlx_error, ACQUIRE_TIMEOUT};
+
+pub struct Postgres {
+    pub pool: PgPool,
+}
+
+impl Postgres {
+    /// Connects on first use, so that host-runner starts (and says "not ready") while the
+    /// database is still coming up.
+    pub fn connect_lazy(url: &str, pool_size: u32) -> anyhow::Result<Postgres> {
+        let pool = PgPoolOptions::new().max_connections(pool_size).acquire_timeout(ACQUIRE_TIMEOUT).connect_lazy(url)?;
+        Ok(Postgres { pool })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        sqlx::migrate!("../migrations/postgres").run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let rows = bind(sqlx::query(sql), params).fetch_all(&self.pool).await.map_err(sqlx_error)?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        let done = bind(sqlx::query(sql), params).execute(&self.pool).await.map_err(sqlx_error)?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn transaction(&self, statements: &[Statement]) -> Result<Vec<u64>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(sqlx_error)?;
+        let mut counts = Vec::with_capacity(statements.len());
+        for s in statements {
+            // An error drops `tx`, which rolls back.
+            let done = bind(sqlx::query(&s.sql), &s.params).execute(&mut *tx).await.map_err(sqlx_error)?;
+            counts.push(done.rows_affected());
+        }
+        tx.commit().await.map_err(sqlx_error)?;
+        Ok(counts)
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// The core casts every placeholder (`$1::bigint`), so a `NULL` may be bound as text.
+fn bind<'q>(mut q: Query<'q>, params: &'q [Value]) -> Query<'q> {
+    for p in params {
+        q = match p {
+            Value::Null => q.bind(None::<String>),
+            Value::Integer(n) => q.bind(*n),
+            Value::Real(f) => q.bind(*f),
+            Value::Text(s) => q.bind(s.as_str()),
+            Value::Bool(b) => q.bind(*b),
+        };
+    }
+    q
+}
+
+fn decode_row(row: &PgRow) -> Result<Row, StoreError> {
+    let mut out = Vec::with_capacity(row.columns().len());
+    for (i, column) in row.columns().iter().enumerate() {
+        if row.try_get_raw(i).map_err(sqlx_error)?.is_null() {
+            out.push(Value::Null);
+            continue;
+        }
+        let value = match column.type_info().name() {
+            "INT8" => Value::Integer(row.try_get(i).map_err(sqlx_error)?),
+            "INT4" => Value::Integer(row.try_get::<i32, _>(i).map_err(sqlx_error)?.into()),
+            "FLOAT8" => Value::Real(row.try_get(i).map_err(sqlx_error)?),
+            "BOOL" => Value::Bool(row.try_get(i).map_err(sqlx_error)?),
+            "TEXT" | "VARCHAR" => Value::Text(row.try_get(i).map_err(sqlx_error)?),
+            other => return Err(StoreError::Other(format!("unexpected PostgreSQL type {other} in column {i}"))),
+        };
+        out.push(value);
+    }
+    Ok(out)
+}

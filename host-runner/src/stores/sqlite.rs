@@ -1,0 +1,102 @@
+//! SQLite through sqlx: the embedded default.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row as _, TypeInfo, ValueRef};
+use spincrud_core::store::{Row, Statement, StoreError, Value};
+
+use super::{ensure_parent, sqlx_error, ACQUIRE_TIMEOUT};
+
+pub struct Sqlite {
+    pub pool: SqlitePool,
+}
+
+/// WAL with `synchronous = FULL`: a write is acknowledged only after the WAL is synced, so a
+/// `kill -9` (or a power cut) loses nothing that a client was told succeeded.
+pub(crate) fn connect_options(path: &Path) -> anyhow::Result<SqliteConnectOptions> {
+    ensure_parent(path)?;
+    Ok(SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(ACQUIRE_TIMEOUT))
+}
+
+impl Sqlite {
+    pub async fn open(path: &Path, pool_size: u32) -> anyhow::Result<Sqlite> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(pool_size)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(connect_options(path)?)
+            .await?;
+        Ok(Sqlite { pool })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        sqlx::migrate!("../migrations/sqlite").run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let rows = bind(sqlx::query(sql), params).fetch_all(&self.pool).await.map_err(sqlx_error)?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        let done = bind(sqlx::query(sql), params).execute(&self.pool).await.map_err(sqlx_error)?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn transaction(&self, statements: &[Statement]) -> Result<Vec<u64>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(sqlx_error)?;
+        let mut counts = Vec::with_capacity(statements.len());
+        for s in statements {
+            let done = bind(sqlx::query(&s.sql), &s.params).execute(&mut *tx).await.map_err(sqlx_error)?;
+            counts.push(done.rows_affected());
+        }
+        tx.commit().await.map_err(sqlx_error)?;
+        Ok(counts)
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+fn bind<'q>(mut q: Query<'q>, params: &'q [Value]) -> Query<'q> {
+    for p in params {
+        q = match p {
+            Value::Null => q.bind(None::<String>),
+            Value::Integer(n) => q.bind(*n),
+            Value::Real(f) => q.bind(*f),
+            Value::Text(s) => q.bind(s.as_str()),
+            // SQLite has no boolean type.
+            Value::Bool(b) => q.bind(i64::from(*b)),
+        };
+    }
+    q
+}
+
+/// Decodes by each value's storage class: SQLite columns are dynamically typed.
+fn decode_row(row: &SqliteRow) -> Result<Row, StoreError> {
+    let mut out = Vec::with_capacity(row.len());
+    for i in 0..row.len() {
+        let raw = row.try_get_raw(i).map_err(sqlx_error)?;
+        if raw.is_null() {
+            out.push(Value::Null);
+            continue;
+        }
+        let value = match raw.type_info().name() {
+            "INTEGER" => Value::Integer(row.try_get(i).map_err(sqlx_error)?),
+            "REAL" => Value::Real(row.try_get(i).map_err(sqlx_error)?),
+            "TEXT" => Value::Text(row.try_get(i).map_err(sqlx_error)?),
+            other => return Err(StoreError::Other(format!("unexpected SQLite value type {other} in column {i}"))),
+        };
+        out.push(value);
+    }
+    Ok(out)
+}
