@@ -112,9 +112,10 @@ fn check_config_metadata(body: &Map<String, Json>, errors: &mut Vec<FieldError>)
         let (value, reached) = lookup(metadata, path);
         let full = format!("metadata.{}", path[..reached.max(1)].join("."));
         match value {
+            // A non-object stood on the way (`"monitoring": true`).
+            Some(_) if reached < path.len() => errors.push(FieldError::new(full, "must be an object")),
             Some(Json::Bool(_)) => {}
-            Some(_) if reached == path.len() => errors.push(FieldError::new(full, "must be a boolean")),
-            Some(_) => errors.push(FieldError::new(full, "must be an object")),
+            Some(_) => errors.push(FieldError::new(full, "must be a boolean")),
             None => errors.push(FieldError::new(format!("metadata.{}", path.join(".")), "is required")),
         }
     };

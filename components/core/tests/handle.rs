@@ -1,0 +1,244 @@
+//! `handle` end to end over in-memory key-value and failing SQL stores: routing, problems,
+//! auth, `/data` ordering, and what a `500`/`503` may (not) reveal.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use futures_executor::block_on;
+use http::{Method, Request, StatusCode};
+use serde_json::{json, Value as Json};
+use spincrud_core::store::{Dialect, KvStore, Row, SqlStore, Statement, StoreError, Value};
+use spincrud_core::{handle, Config, Response};
+
+#[derive(Default)]
+struct MemoryKv(RefCell<HashMap<String, Vec<u8>>>);
+
+impl KvStore for MemoryKv {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.0.borrow().get(key).cloned())
+    }
+    async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.0.borrow_mut().insert(key.into(), value.into());
+        Ok(())
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.0.borrow_mut().remove(key);
+        Ok(())
+    }
+}
+
+/// A SQL store that fails every call with the given error.
+struct FailingSql(StoreError);
+
+impl SqlStore for FailingSql {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+    async fn query(&self, _: &str, _: &[Value]) -> Result<Vec<Row>, StoreError> {
+        Err(self.0.clone())
+    }
+    async fn execute(&self, _: &str, _: &[Value]) -> Result<u64, StoreError> {
+        Err(self.0.clone())
+    }
+    async fn transaction(&self, _: &[Statement]) -> Result<Vec<u64>, StoreError> {
+        Err(self.0.clone())
+    }
+}
+
+const SECRET: &str = "SELECT secret FROM pg_shadow at 10.0.0.7:5432";
+
+struct Harness {
+    kv: MemoryKv,
+    sql: FailingSql,
+    config: Config,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness { kv: MemoryKv::default(), sql: FailingSql(StoreError::Unavailable(SECRET.into())), config: Config::default() }
+    }
+
+    fn call(&self, method: Method, uri: &str, content_type: Option<&str>, body: &str) -> Response {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        block_on(handle(req.body(body.as_bytes().to_vec()).unwrap(), &self.sql, &self.kv, &self.config))
+    }
+
+    fn json(&self, method: Method, uri: &str, body: &str) -> (StatusCode, Json) {
+        let resp = self.call(method, uri, Some("application/json"), body);
+        let json = serde_json::from_slice(resp.body()).unwrap_or(Json::Null);
+        (resp.status(), json)
+    }
+}
+
+fn problem(resp: &Response, status: u16, slug: &str) -> Json {
+    assert_eq!(resp.status().as_u16(), status, "{}", String::from_utf8_lossy(resp.body()));
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let body: Json = serde_json::from_slice(resp.body()).unwrap();
+    assert_eq!(body["type"], format!("https://spincrud.dev/problems/{slug}"));
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string());
+    body
+}
+
+#[test]
+fn unknown_routes_and_methods() {
+    let h = Harness::new();
+    problem(&h.call(Method::GET, "/nope", None, ""), 404, "not-found");
+    problem(&h.call(Method::GET, "/cats/", None, ""), 404, "not-found");
+    problem(&h.call(Method::GET, "/cats/not-a-uuid", None, ""), 404, "not-found");
+    let resp = h.call(Method::PUT, "/cats", None, "");
+    problem(&resp, 405, "method-not-allowed");
+    assert_eq!(resp.headers()["allow"], "GET, HEAD, POST");
+    assert_eq!(h.call(Method::POST, "/search", None, "").headers()["allow"], "GET, HEAD");
+}
+
+#[test]
+fn an_unavailable_store_is_503_without_its_message() {
+    let h = Harness::new();
+    let resp = h.call(Method::GET, "/cats", None, "");
+    let body = problem(&resp, 503, "service-unavailable");
+    assert!(!String::from_utf8_lossy(resp.body()).contains("10.0.0.7"), "{body}");
+    let ready = h.call(Method::GET, "/readyz", None, "");
+    let body = problem(&ready, 503, "service-unavailable");
+    assert_eq!(body["checks"], json!({"sql": "unavailable", "kv": "ok"}));
+    assert!(body["detail"].as_str().unwrap().contains("SQL"));
+    assert_eq!(h.call(Method::GET, "/healthz", None, "").status(), 200);
+}
+
+#[test]
+fn an_internal_error_is_500_without_internals_but_kept_for_the_log() {
+    let mut h = Harness::new();
+    h.sql = FailingSql(StoreError::Other(SECRET.into()));
+    let resp = h.call(Method::GET, "/cats", None, "");
+    problem(&resp, 500, "internal-error");
+    assert!(!String::from_utf8_lossy(resp.body()).contains("pg_shadow"));
+    assert_eq!(resp.extensions().get::<spincrud_core::InternalError>().unwrap().0, SECRET);
+}
+
+#[test]
+fn bodies_are_checked_before_any_store_is_touched() {
+    let h = Harness::new();
+    problem(&h.call(Method::POST, "/cats", None, "{}"), 415, "unsupported-media-type");
+    problem(&h.call(Method::POST, "/cats", Some("text/plain"), "{}"), 415, "unsupported-media-type");
+    problem(&h.call(Method::PUT, "/cats/5c1a0a5e-0b7e-4b8e-9a8e-6b1f7f1d2c3a", Some("application/merge-patch+json"), "{}"), 415, "unsupported-media-type");
+    problem(&h.call(Method::POST, "/cats", Some("application/json"), ""), 400, "bad-request");
+    problem(&h.call(Method::POST, "/cats", Some("application/json"), "{\"name\":"), 400, "bad-request");
+    let deep = "[".repeat(10_000);
+    problem(&h.call(Method::POST, "/cats", Some("application/json"), &deep), 400, "bad-request");
+    let body = problem(&h.call(Method::POST, "/cats", Some("application/json; charset=utf-8"), "{\"name\":\"\"}"), 422, "validation-error");
+    assert_eq!(body["errors"][0]["field"], "name");
+}
+
+#[test]
+fn body_limit() {
+    let mut h = Harness::new();
+    h.config.body_limit = 10;
+    problem(&h.call(Method::POST, "/data", Some("application/json"), "[{\"id\":\"1\"}]"), 413, "content-too-large");
+}
+
+#[test]
+fn auth_guards_writes_and_optionally_reads() {
+    let mut h = Harness::new();
+    h.config = Config::from_settings("one, two", "false", "").unwrap();
+    let resp = h.call(Method::POST, "/data", Some("application/json"), "[]");
+    problem(&resp, 401, "unauthorized");
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    let with_token = |token: &str| {
+        let req = Request::builder().method(Method::POST).uri("/data").header("content-type", "application/json").header("authorization", format!("Bearer {token}"));
+        block_on(handle(req.body(b"[]".to_vec()).unwrap(), &h.sql, &h.kv, &h.config)).status()
+    };
+    assert_eq!(with_token("two"), 201);
+    assert_eq!(with_token("tw"), 401);
+    assert_eq!(with_token("one, two"), 401);
+    assert_eq!(h.call(Method::GET, "/data", None, "").status(), 200);
+    h.config.auth_reads = true;
+    problem(&h.call(Method::GET, "/data", None, ""), 401, "unauthorized");
+    assert_eq!(h.call(Method::GET, "/healthz", None, "").status(), 200);
+    assert_eq!(h.call(Method::GET, "/openapi.json", None, "").status(), 200);
+}
+
+#[test]
+fn data_keeps_dataset_order_and_upserts_in_place() {
+    let h = Harness::new();
+    let (status, body) = h.json(Method::POST, "/data", r#"[{"id":"a","name":"A"},{"id":"b"},{"id":"c"}]"#);
+    assert_eq!((status.as_u16(), body), (201, json!({"loaded": 3})));
+    h.json(Method::POST, "/data", r#"[{"id":"b","name":"B2"},{"id":"d"}]"#);
+    let resp = h.call(Method::GET, "/data?start=1&limit=2", None, "");
+    assert_eq!(resp.headers()["x-total-count"], "4");
+    assert_eq!(resp.headers()["link"], "</data?start=3&limit=2>; rel=\"next\"");
+    let page: Json = serde_json::from_slice(resp.body()).unwrap();
+    assert_eq!(page, json!([{"id": "b", "name": "B2"}, {"id": "c"}]));
+    let (_, all) = h.json(Method::GET, "/data?start=0", "");
+    assert_eq!(all.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect::<Vec<_>>(), ["a", "b", "c", "d"]);
+    let (_, past_end) = h.json(Method::GET, "/data?start=9", "");
+    assert_eq!(past_end, json!([]));
+}
+
+#[test]
+fn an_invalid_record_stores_nothing() {
+    let h = Harness::new();
+    let resp = h.call(Method::POST, "/data", Some("application/json"), r#"[{"id":"x"},{"id":"y","mass (g)":12},{"name":"no id"},{"id":"z","extra":"1"}]"#);
+    let body = problem(&resp, 422, "validation-error");
+    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["[1].mass (g)", "[2].id", "[3].extra"]);
+    let (_, all) = h.json(Method::GET, "/data", "");
+    assert_eq!(all, json!([]));
+}
+
+#[test]
+fn bundled_dataset_loads_and_records_have_strong_etags() {
+    let h = Harness::new();
+    let resp = h.call(Method::POST, "/data", None, "");
+    assert_eq!(resp.status(), 201);
+    let loaded: Json = serde_json::from_slice(resp.body()).unwrap();
+    assert!(loaded["loaded"].as_u64().unwrap() >= 1000);
+    let first = h.call(Method::GET, "/data/1", None, "");
+    let tag = first.headers()["etag"].to_str().unwrap().to_string();
+    assert!(tag.starts_with('"') && tag.len() == 34);
+    let req = Request::builder().uri("/data/1").header("if-none-match", format!("W/{tag}")).body(Vec::new()).unwrap();
+    let again = block_on(handle(req, &h.sql, &h.kv, &h.config));
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"], tag.as_str());
+    assert!(again.body().is_empty());
+    let req = Request::builder().method(Method::DELETE).uri("/data/1").header("if-match", "\"nope\"").body(Vec::new()).unwrap();
+    assert_eq!(block_on(handle(req, &h.sql, &h.kv, &h.config)).status(), 412);
+    assert_eq!(h.call(Method::DELETE, "/data/1", None, "").status(), 204);
+    problem(&h.call(Method::GET, "/data/1", None, ""), 404, "not-found");
+    assert_eq!(h.call(Method::DELETE, "/data", None, "").status(), 204);
+    assert_eq!(h.call(Method::GET, "/data", None, "").headers()["x-total-count"], "0");
+}
+
+#[test]
+fn request_ids_are_echoed_or_made() {
+    let h = Harness::new();
+    let req = Request::builder().uri("/healthz").header("x-request-id", "abc-123").body(Vec::new()).unwrap();
+    assert_eq!(block_on(handle(req, &h.sql, &h.kv, &h.config)).headers()["x-request-id"], "abc-123");
+    let made = h.call(Method::GET, "/healthz", None, "");
+    assert_eq!(made.headers()["x-request-id"].len(), 36);
+}
+
+#[test]
+fn head_answers_headers_without_a_body() {
+    let h = Harness::new();
+    let resp = h.call(Method::HEAD, "/healthz", None, "");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.body().is_empty());
+}
+
+#[test]
+fn openapi_describes_every_route() {
+    let h = Harness::new();
+    let (status, doc) = h.json(Method::GET, "/openapi.json", "");
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for template in spincrud_core::router::TEMPLATES {
+        assert!(doc["paths"].get(*template).is_some(), "{template} missing");
+    }
+    assert_eq!(doc["paths"].as_object().unwrap().len(), spincrud_core::router::TEMPLATES.len());
+    let cat = &doc["components"]["schemas"]["Cat"];
+    assert_eq!(cat["properties"]["age"]["maximum"], 40);
+    assert_eq!(cat["additionalProperties"], false);
+}

@@ -1,0 +1,93 @@
+//! The SQL each dialect gets: numbered placeholders, PostgreSQL casts, filters and paging.
+
+use http::Request;
+use spincrud_core::request::Query;
+use spincrud_core::resource::definitions::{CATS, CONFIGS, USERS};
+use spincrud_core::resource::list::ListQuery;
+use spincrud_core::store::{Dialect, Value};
+
+fn list(r: &'static spincrud_core::resource::Resource, query: &str) -> Result<ListQuery, spincrud_core::problem::ApiError> {
+    let req = Request::builder().uri(format!("/x?{query}")).body(Vec::new()).unwrap();
+    ListQuery::parse(r, &Query::parse(&req)?)
+}
+
+#[test]
+fn sqlite_and_postgres_placeholders() {
+    let s = CATS.get_statement(Dialect::Sqlite, "k");
+    assert_eq!(s.sql, "SELECT id, name, breed, age, color, version, created_at, updated_at FROM cats WHERE id = ?1");
+    let p = CATS.get_statement(Dialect::Postgres, "k");
+    assert!(p.sql.ends_with("WHERE id = $1::text"), "{}", p.sql);
+    assert_eq!(p.params, [Value::Text("k".into())]);
+}
+
+#[test]
+fn inserts_cast_every_postgres_parameter_so_nulls_have_a_type() {
+    let values = [Value::Text("Tom".into()), Value::Null, Value::Null, Value::Null];
+    let s = CATS.insert_statement(Dialect::Postgres, Some("id-1"), &values, "now");
+    assert_eq!(
+        s.sql,
+        "INSERT INTO cats (id, name, breed, age, color, version, created_at, updated_at) VALUES \
+         ($1::text, $2::text, $3::text, $4::bigint, $5::text, $6::bigint, $7::text, $8::text)"
+    );
+    assert_eq!(s.params.len(), 8);
+}
+
+#[test]
+fn users_store_lowercased_unique_keys() {
+    let values = [Value::Text("Ada".into()), Value::Text("Ada@Example.com".into())];
+    let s = USERS.insert_statement(Dialect::Sqlite, Some("i"), &values, "t");
+    assert!(s.sql.contains("username_key") && s.sql.contains("email_key"), "{}", s.sql);
+    assert!(s.params.contains(&Value::Text("ada@example.com".into())));
+    let q = list(&USERS, "email=ADA@example.COM").unwrap();
+    let c = q.count_statement(&USERS, Dialect::Sqlite);
+    assert_eq!(c.sql, "SELECT COUNT(*) FROM users WHERE email_key = ?1");
+    assert_eq!(c.params, [Value::Text("ada@example.com".into())]);
+}
+
+#[test]
+fn updates_are_guarded_by_the_version() {
+    let values = [Value::Text("T".into()), Value::Null, Value::Integer(2), Value::Null];
+    let s = CATS.update_statement(Dialect::Sqlite, "k", 7, &values, "now");
+    assert!(s.sql.ends_with("WHERE id = ?6 AND version = ?7"), "{}", s.sql);
+    assert!(s.sql.contains("version = version + 1"));
+    assert_eq!(s.params.last(), Some(&Value::Integer(7)));
+}
+
+#[test]
+fn list_paging_ordering_and_filters() {
+    let q = list(&CATS, "limit=5&offset=10&order=name.desc&age=3").unwrap();
+    let s = q.page_statement(&CATS, Dialect::Postgres);
+    assert!(s.sql.ends_with("WHERE age = $1::bigint ORDER BY name DESC NULLS LAST, seq ASC LIMIT $2::bigint OFFSET $3::bigint"), "{}", s.sql);
+    assert_eq!(s.params, [Value::Integer(3), Value::Integer(5), Value::Integer(10)]);
+    let default = list(&CATS, "").unwrap();
+    assert!(default.page_statement(&CATS, Dialect::Sqlite).sql.ends_with("ORDER BY seq ASC LIMIT ?1 OFFSET ?2"));
+    assert_eq!((default.limit, default.offset), (100, 0));
+}
+
+#[test]
+fn bad_list_parameters_are_rejected() {
+    for bad in ["limit=1001", "limit=-1", "limit=x", "offset=-1", "order=name", "order=name.up", "order=owner.asc",
+                "order=metadata.asc", "owner=x", "age=old", "limit=1&limit=2"] {
+        assert!(list(&CATS, bad).is_err(), "{bad}");
+    }
+    for ok in ["limit=0", "limit=1000", "order=createdAt.desc", "order=age.asc", "name=Tom"] {
+        assert!(list(&CATS, ok).is_ok(), "{ok}");
+    }
+}
+
+#[test]
+fn metadata_paths_become_json_extraction() {
+    let q = list(&CONFIGS, "metadata.limits.cpu.value=500m&metadata.monitoring.enabled=true").unwrap();
+    let pg = q.count_statement(&CONFIGS, Dialect::Postgres);
+    assert_eq!(
+        pg.sql,
+        "SELECT COUNT(*) FROM configs WHERE jsonb_extract_path_text(metadata::jsonb, $1::text, $2::text, $3::text) = $4::text \
+         AND jsonb_extract_path_text(metadata::jsonb, $5::text, $6::text) = $7::text"
+    );
+    let lite = q.count_statement(&CONFIGS, Dialect::Sqlite);
+    assert!(lite.sql.contains("json_type(metadata, ?1)"), "{}", lite.sql);
+    assert_eq!(lite.params[0], Value::Text("$.\"limits\".\"cpu\".\"value\"".into()));
+    assert!(list(&CONFIGS, "metadata.a%22b=1").is_err());
+    assert!(list(&CONFIGS, "metadata..x=1").is_err());
+    assert!(list(&CONFIGS, "metadata=1").is_err());
+}
