@@ -52,8 +52,12 @@ impl Postgres {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
-/// The core casts every placeholder (`$1::bigint`), so a `NULL` may be bound as text.
-fn bind<'q>(mut q: Query<'q>, params: &'q [Value]) -> Query<'q> {
+/// The core casts every placeholder (`$1::bigint`), so a `NULL` may be bound as text. But sqlx
+/// caches a prepared statement by its text with the parameter types of its first use: a
+/// statement run with a `NULL` is therefore never cached, or a later `i64` in that position would
+/// be sent as text.
+fn bind<'q>(q: Query<'q>, params: &'q [Value]) -> Query<'q> {
+    let mut q = q.persistent(!params.contains(&Value::Null));
     for p in params {
         q = match p {
             Value::Null => q.bind(None::<String>),
