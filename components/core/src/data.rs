@@ -1,12 +1,17 @@
 //! `/data`: meteorite-landing records in the key-value store.
 //!
-//! Layout: `data:order` holds the ids in dataset order (a JSON array of strings) and
-//! `data:item:<id>` each record's JSON. A load validates every record before it writes any, then
-//! writes the records and finally the order, so a failed load stores nothing.
+//! Layout: each record lives at `data:item:<id>` as `{"position": "...", "record": {...}}`.
+//! The position is a sortable stamp (load time, a random tiebreak, the index in the load), so
+//! dataset order needs no shared list: Spin's key-value interface has no atomic update, and a
+//! shared order key would lose records when two loads race. An upsert keeps the position a record
+//! already has; new ids sort after everything loaded before. A load validates every record before
+//! it writes any, so a failed load stores nothing.
 
 use http::{header, StatusCode};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value as Json};
 
+use crate::clock;
 use crate::conditional::{check_if_match, etag, not_modified};
 use crate::problem::{ApiError, ApiResult, FieldError};
 use crate::request::{content_type, json_body, link, BodyType, Query};
@@ -21,10 +26,27 @@ pub const FIELDS: [&str; 7] = ["id", "name", "recclass", "mass (g)", "reclat", "
 /// The dataset `POST /data` loads when it has no body.
 pub const BUNDLED: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/Meteorite_Landings.json"));
 
-const ORDER_KEY: &str = "data:order";
+const ITEM_PREFIX: &str = "data:item:";
 
 fn item_key(id: &str) -> String {
-    format!("data:item:{id}")
+    format!("{ITEM_PREFIX}{id}")
+}
+
+/// What one key holds.
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    position: String,
+    record: Map<String, Json>,
+}
+
+impl Entry {
+    fn decode(bytes: &[u8]) -> Result<Entry, StoreError> {
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Other(format!("a /data entry is not readable: {e}")))
+    }
+
+    fn record_bytes(&self) -> Vec<u8> {
+        response::json_bytes(&Json::Object(self.record.clone()))
+    }
 }
 
 /// `POST /data`: loads the body's records, or the bundled dataset when there is no body.
@@ -35,43 +57,37 @@ pub async fn load<K: KvStore>(kv: &K, req: &Request) -> ApiResult<Response> {
         content_type(req, &[BodyType::Json])?;
         json_body(req.body())?
     };
-    let loaded = load_records(kv, &body).await?;
-    Ok(response::json(StatusCode::CREATED, &json!({ "loaded": loaded })))
-}
-
-/// Validates and upserts records; shared by `POST /data` and `host-runner import data`.
-pub async fn load_records<K: KvStore>(kv: &K, body: &Json) -> ApiResult<usize> {
-    let records = Records::prepare(body)?;
+    let records = Records::prepare(&body)?;
     records.store(kv).await?;
-    Ok(records.count)
+    Ok(response::json(StatusCode::CREATED, &json!({ "loaded": records.count })))
 }
 
 /// Records checked and ready to write: every one is valid, or none is kept.
 pub struct Records {
-    ids: Vec<String>,
-    entries: Vec<(String, Vec<u8>)>,
+    /// `(id, position for a new id, record)`, one per distinct id, in dataset order.
+    records: Vec<(String, String, Map<String, Json>)>,
     /// How many records the load had, repeats included.
     pub count: usize,
 }
 
 impl Records {
     pub fn prepare(body: &Json) -> ApiResult<Records> {
-        let Json::Array(records) = body else {
+        let Json::Array(items) = body else {
             return Err(ApiError::Validation("The body must be an array of records.".into(), vec![FieldError::new("", "must be an array")]));
         };
+        let stamp = clock::sortable_stamp();
         let mut errors = Vec::new();
-        let mut entries: Vec<(String, Vec<u8>)> = Vec::with_capacity(records.len());
-        let mut ids: Vec<String> = Vec::with_capacity(records.len());
-        let mut positions = std::collections::HashMap::new();
-        for (i, record) in records.iter().enumerate() {
-            match normalize(record, i) {
+        let mut records: Vec<(String, String, Map<String, Json>)> = Vec::with_capacity(items.len());
+        let mut positions: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for (i, item) in items.iter().enumerate() {
+            match normalize(item, i) {
                 // A repeated id keeps its first position and its last value.
-                Ok((id, bytes)) => match positions.get(&id) {
-                    Some(&at) => entries[at] = (item_key(&id), bytes),
+                Ok((id, record)) => match positions.get(&id) {
+                    Some(&at) => records[at].2 = record,
                     None => {
-                        positions.insert(id.clone(), ids.len());
-                        entries.push((item_key(&id), bytes));
-                        ids.push(id);
+                        positions.insert(id.clone(), records.len());
+                        let position = format!("{stamp}{:08x}", records.len());
+                        records.push((id, position, record));
                     }
                 },
                 Err(e) => errors.extend(e),
@@ -81,47 +97,47 @@ impl Records {
             let detail = format!("{} record fields are invalid; nothing was loaded.", errors.len());
             return Err(ApiError::Validation(detail, errors));
         }
-        Ok(Records { ids, entries, count: records.len() })
+        Ok(Records { records, count: items.len() })
     }
 
     /// Distinct records.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.records.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.records.is_empty()
     }
 
-    /// Splits into batches of at most `size` records, for loads that report progress.
+    /// Splits into batches of at most `size` records (keeping their positions), for loads that
+    /// report progress.
     pub fn batches(self, size: usize) -> Vec<Records> {
-        let size = size.max(1);
-        self.ids
-            .chunks(size)
-            .zip(self.entries.chunks(size))
-            .map(|(ids, entries)| Records { ids: ids.to_vec(), entries: entries.to_vec(), count: ids.len() })
-            .collect()
+        self.records.chunks(size.max(1)).map(|chunk| Records { records: chunk.to_vec(), count: chunk.len() }).collect()
     }
 
-    /// Writes the records, then appends the new ids to the dataset order.
+    /// Writes the records; one that exists already keeps its position.
     pub async fn store<K: KvStore>(&self, kv: &K) -> Result<(), StoreError> {
-        if self.ids.is_empty() {
+        if self.records.is_empty() {
             return Ok(());
         }
-        let mut order = read_order(kv).await?;
-        let known: std::collections::HashSet<&str> = order.iter().map(String::as_str).collect();
-        let new_ids: Vec<String> = self.ids.iter().filter(|id| !known.contains(id.as_str())).cloned().collect();
-        kv.set_many(&self.entries).await?;
-        if !new_ids.is_empty() {
-            order.extend(new_ids);
-            write_order(kv, &order).await?;
+        let keys: Vec<String> = self.records.iter().map(|(id, _, _)| item_key(id)).collect();
+        let existing = kv.get_many(&keys).await?;
+        let mut entries = Vec::with_capacity(keys.len());
+        for ((key, (_, position, record)), old) in keys.into_iter().zip(&self.records).zip(existing) {
+            let position = match old.map(|bytes| Entry::decode(&bytes)) {
+                Some(Ok(old)) => old.position,
+                _ => position.clone(),
+            };
+            let entry = Entry { position, record: record.clone() };
+            let bytes = serde_json::to_vec(&entry).map_err(|e| StoreError::Other(e.to_string()))?;
+            entries.push((key, bytes));
         }
-        Ok(())
+        kv.set_many(&entries).await
     }
 }
 
-/// Checks one record and gives its id and stored JSON (fields in canonical order).
-fn normalize(record: &Json, index: usize) -> Result<(String, Vec<u8>), Vec<FieldError>> {
+/// Checks one record and gives its id and fields in canonical order.
+fn normalize(record: &Json, index: usize) -> Result<(String, Map<String, Json>), Vec<FieldError>> {
     let Json::Object(obj) = record else {
         return Err(vec![FieldError::new(format!("[{index}]"), "must be an object")]);
     };
@@ -149,7 +165,19 @@ fn normalize(record: &Json, index: usize) -> Result<(String, Vec<u8>), Vec<Field
         return Err(errors);
     }
     let id = out["id"].as_str().unwrap_or_default().to_string();
-    Ok((id, response::json_bytes(&Json::Object(out))))
+    Ok((id, out))
+}
+
+/// Every record, in dataset order.
+async fn all_entries<K: KvStore>(kv: &K) -> Result<Vec<Entry>, StoreError> {
+    let keys = kv.keys(ITEM_PREFIX).await?;
+    let mut entries = Vec::with_capacity(keys.len());
+    // A key deleted between listing and reading is simply gone.
+    for bytes in kv.get_many(&keys).await?.into_iter().flatten() {
+        entries.push(Entry::decode(&bytes)?);
+    }
+    entries.sort_by(|a, b| a.position.cmp(&b.position));
+    Ok(entries)
 }
 
 /// `GET /data`: records in dataset order from `start`, at most `limit` of them.
@@ -160,75 +188,62 @@ pub async fn list<K: KvStore>(kv: &K, req: &Request) -> ApiResult<Response> {
     }
     let start = query.count("start", 0, None)?;
     let limit = query.count("limit", u64::MAX, None)?;
-    let order = read_order(kv).await?;
-    let total = order.len() as u64;
+    let entries = all_entries(kv).await?;
+    let total = entries.len() as u64;
     let from = start.min(total) as usize;
-    let to = from.saturating_add(limit.min(total) as usize).min(order.len());
-    let keys: Vec<String> = order[from..to].iter().map(|id| item_key(id)).collect();
-    let mut body = Vec::with_capacity(keys.len() * 160 + 2);
+    let to = (from as u64).saturating_add(limit).min(total) as usize;
+    let mut body = Vec::with_capacity((to - from) * 160 + 2);
     body.push(b'[');
-    for value in kv.get_many(&keys).await?.into_iter().flatten() {
-        if body.len() > 1 {
+    for (i, entry) in entries[from..to].iter().enumerate() {
+        if i > 0 {
             body.push(b',');
         }
-        body.extend_from_slice(&value);
+        body.extend_from_slice(&entry.record_bytes());
     }
     body.push(b']');
     let mut resp = response::bytes(StatusCode::OK, body);
     set_header(&mut resp, header::HeaderName::from_static("x-total-count"), &total.to_string());
-    if query.get("limit").is_some() && (to as u64) < total && limit > 0 {
+    if query.get("limit").is_some() && limit > 0 && (to as u64) < total {
         let next = next_page(query.pairs(), &[("start", to as u64), ("limit", limit)]);
         set_header(&mut resp, header::LINK, &format!("<{}>; rel=\"next\"", link(req.uri().path(), &next)));
     }
     Ok(resp)
 }
 
-/// `GET /data/{id}`.
+async fn get_entry<K: KvStore>(kv: &K, id: &str) -> ApiResult<Entry> {
+    let bytes = kv.get(&item_key(id)).await?.ok_or_else(not_found)?;
+    Ok(Entry::decode(&bytes)?)
+}
+
+/// `GET /data/{id}`. The ETag is a hash of the record: rewriting the same content keeps it.
 pub async fn get<K: KvStore>(kv: &K, id: &str, req: &Request) -> ApiResult<Response> {
-    let value = kv.get(&item_key(id)).await?.ok_or_else(not_found)?;
-    let tag = etag(0, &value);
+    let body = get_entry(kv, id).await?.record_bytes();
+    let tag = etag(0, &body);
     if not_modified(req, &tag) {
         let mut resp = http::Response::new(Vec::new());
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
         set_header(&mut resp, header::ETAG, &tag);
         return Ok(resp);
     }
-    let mut resp = response::bytes(StatusCode::OK, value);
+    let mut resp = response::bytes(StatusCode::OK, body);
     set_header(&mut resp, header::ETAG, &tag);
     Ok(resp)
 }
 
 /// `DELETE /data/{id}`.
 pub async fn delete<K: KvStore>(kv: &K, id: &str, req: &Request) -> ApiResult<Response> {
-    let value = kv.get(&item_key(id)).await?.ok_or_else(not_found)?;
-    check_if_match(req, Some(&etag(0, &value)))?;
-    let mut order = read_order(kv).await?;
-    order.retain(|x| x != id);
-    write_order(kv, &order).await?;
+    let entry = get_entry(kv, id).await?;
+    check_if_match(req, Some(&etag(0, &entry.record_bytes())))?;
     kv.delete(&item_key(id)).await?;
     Ok(response::no_content())
 }
 
 /// `DELETE /data`: every record.
 pub async fn clear<K: KvStore>(kv: &K) -> ApiResult<Response> {
-    let order = read_order(kv).await?;
-    kv.delete(ORDER_KEY).await?;
-    for id in &order {
-        kv.delete(&item_key(id)).await?;
+    for key in kv.keys(ITEM_PREFIX).await? {
+        kv.delete(&key).await?;
     }
     Ok(response::no_content())
-}
-
-async fn read_order<K: KvStore>(kv: &K) -> Result<Vec<String>, StoreError> {
-    match kv.get(ORDER_KEY).await? {
-        None => Ok(Vec::new()),
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Other(format!("{ORDER_KEY} is not a JSON array of ids: {e}"))),
-    }
-}
-
-async fn write_order<K: KvStore>(kv: &K, order: &[String]) -> Result<(), StoreError> {
-    let bytes = serde_json::to_vec(order).map_err(|e| StoreError::Other(e.to_string()))?;
-    kv.set(ORDER_KEY, &bytes).await
 }
 
 fn not_found() -> ApiError {

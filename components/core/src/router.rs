@@ -89,10 +89,15 @@ pub fn route(path: &str) -> Option<Route> {
     })
 }
 
+/// The stored key a path segment names, or `None` when no item can have it (not a UUID; a
+/// `dcname` that breaks its own rules): such a path is `404` whatever the method or body.
 fn item_key(r: &Resource, segment: &str) -> Option<String> {
     match r.key {
         Key::Id => canonical_uuid(segment),
-        Key::Field(_) => Some(segment.to_string()),
+        Key::Field(name) => {
+            let field = r.field(name)?;
+            field.check(Some(&serde_json::Value::String(segment.to_string()))).ok().map(|_| segment.to_string())
+        }
     }
 }
 

@@ -76,6 +76,8 @@ pub trait KvStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Every key that starts with `prefix` (Spin: `get-keys`, filtered; Redis: `SCAN MATCH`).
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 
     /// Reads many keys; stores with a batch read (Redis `MGET`) override this.
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {

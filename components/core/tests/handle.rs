@@ -25,6 +25,9 @@ impl KvStore for MemoryKv {
         self.0.borrow_mut().remove(key);
         Ok(())
     }
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.0.borrow().keys().filter(|k| k.starts_with(prefix)).cloned().collect())
+    }
 }
 
 /// A SQL store that fails every call with the given error.
@@ -175,6 +178,22 @@ fn data_keeps_dataset_order_and_upserts_in_place() {
     assert_eq!(all.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect::<Vec<_>>(), ["a", "b", "c", "d"]);
     let (_, past_end) = h.json(Method::GET, "/data?start=9", "");
     assert_eq!(past_end, json!([]));
+}
+
+#[test]
+fn concurrent_loads_keep_every_record() {
+    // Two loads prepared before either is stored: the interleaving that lost records when the
+    // order was one shared key.
+    let h = Harness::new();
+    let a = spincrud_core::data::Records::prepare(&json!([{"id": "a1"}, {"id": "a2"}])).unwrap();
+    let b = spincrud_core::data::Records::prepare(&json!([{"id": "b1"}])).unwrap();
+    block_on(b.store(&h.kv)).unwrap();
+    block_on(a.store(&h.kv)).unwrap();
+    let (_, all) = h.json(Method::GET, "/data", "");
+    let mut ids: Vec<&str> = all.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(&ids[..2], ["a1", "a2"], "a load keeps its own order");
+    ids.sort();
+    assert_eq!(ids, ["a1", "a2", "b1"]);
 }
 
 #[test]

@@ -47,10 +47,13 @@ fn users_store_lowercased_unique_keys() {
 #[test]
 fn updates_are_guarded_by_the_version() {
     let values = [Value::Text("T".into()), Value::Null, Value::Integer(2), Value::Null];
-    let s = CATS.update_statement(Dialect::Sqlite, "k", 7, &values, "now");
-    assert!(s.sql.ends_with("WHERE id = ?6 AND version = ?7"), "{}", s.sql);
+    let s = CATS.update_statement(Dialect::Sqlite, "k", Some(7), &values, "now");
+    assert!(s.sql.ends_with("WHERE id = ?6 AND version = ?7 RETURNING version, created_at"), "{}", s.sql);
     assert!(s.sql.contains("version = version + 1"));
     assert_eq!(s.params.last(), Some(&Value::Integer(7)));
+    // Unconditional: one atomic statement, no guard.
+    let s = CATS.update_statement(Dialect::Postgres, "k", None, &values, "now");
+    assert!(s.sql.ends_with("WHERE id = $6::text RETURNING version, created_at"), "{}", s.sql);
 }
 
 #[test]

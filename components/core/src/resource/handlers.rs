@@ -11,11 +11,13 @@ use crate::conditional::{check_if_match, etag, has_if_match, not_modified};
 use crate::problem::{ApiError, ApiResult, FieldError};
 use crate::request::{content_type, json_body, link, BodyType, Query};
 use crate::response::{self, set_header, Response};
-use crate::store::{SqlStore, Value};
+use crate::store::{SqlStore, StoreError, Value};
 use crate::Request;
 
-/// How often a write is retried when another write changed the row between read and update.
-const WRITE_ATTEMPTS: usize = 5;
+/// How often a read-modify-write (PATCH, or a conditional PUT) is retried when another write
+/// changed the row between read and update. Every round lets at least one writer through, so this
+/// bounds the number of concurrent writers of one item that all succeed.
+const WRITE_ATTEMPTS: usize = 64;
 
 /// `GET /<resource>` (also `/search` and `/passengerlist`, whose `path` the `Link` keeps).
 pub async fn list<S: SqlStore>(sql: &S, r: &'static Resource, req: &Request) -> ApiResult<Response> {
@@ -92,11 +94,20 @@ pub async fn create<S: SqlStore>(sql: &S, r: &'static Resource, req: &Request) -
     }
 }
 
-/// `PUT /<resource>/{key}`: replaces every field.
+/// `PUT /<resource>/{key}`: replaces every field. Without `If-Match` it needs no read: one
+/// `UPDATE` replaces the row atomically, so concurrent replacements never fail (the last wins).
 pub async fn replace<S: SqlStore>(sql: &S, r: &'static Resource, key: &str, req: &Request) -> ApiResult<Response> {
     content_type(req, &[BodyType::Json])?;
     let body = json_body(req.body())?;
-    write(sql, r, key, req, |_| Ok(body.clone())).await
+    let values = r.validate(&body, "", Some(key)).map_err(invalid)?;
+    if has_if_match(req) {
+        return write(sql, r, key, req, |_| Ok(values.clone())).await;
+    }
+    check_unique(sql, r, std::slice::from_ref(&values), false, Some(key)).await?;
+    match update(sql, r, key, None, &values).await? {
+        Some(item) => Ok(item_response(StatusCode::OK, &item).0),
+        None => Err(not_found(r)),
+    }
 }
 
 /// `PATCH /<resource>/{key}`: a JSON Merge Patch (RFC 7396), validated as a whole item.
@@ -106,37 +117,49 @@ pub async fn patch<S: SqlStore>(sql: &S, r: &'static Resource, key: &str, req: &
     write(sql, r, key, req, |current| {
         let mut merged = current.body.clone();
         json_patch::merge(&mut merged, &patch);
-        Ok(merged)
+        r.validate(&merged, "", Some(key)).map_err(invalid)
     })
     .await
 }
 
-/// Read, check `If-Match`, build the new body, validate, and update only if nobody wrote in
-/// between; otherwise start again (or `412` when the client asked for a precondition).
+/// Read, check `If-Match`, compute the new values, and update only if nobody wrote in between;
+/// otherwise start again (or `412`, when the client made the write conditional).
 async fn write<S: SqlStore>(
     sql: &S,
     r: &'static Resource,
     key: &str,
     req: &Request,
-    new_body: impl Fn(&Item) -> ApiResult<Json>,
+    new_values: impl Fn(&Item) -> ApiResult<Vec<Value>>,
 ) -> ApiResult<Response> {
     for _ in 0..WRITE_ATTEMPTS {
         let current = find(sql, r, key).await?.ok_or_else(|| not_found(r))?;
         check_if_match(req, Some(&item_etag(&current)))?;
-        let values = r.validate(&new_body(&current)?, "", Some(key)).map_err(invalid)?;
-        check_unique(sql, r, &[values.clone()], false, Some(key)).await?;
-        let now = clock::now_rfc3339();
-        let update = r.update_statement(sql.dialect(), key, current.version, &values, &now);
-        if sql.execute(&update.sql, &update.params).await? == 1 {
-            let created_at = current.body.get("createdAt").and_then(Json::as_str).unwrap_or_default();
-            let item = build_item(r, key, &values, current.version + 1, created_at, &now);
+        let values = new_values(&current)?;
+        check_unique(sql, r, std::slice::from_ref(&values), false, Some(key)).await?;
+        if let Some(item) = update(sql, r, key, Some(current.version), &values).await? {
             return Ok(item_response(StatusCode::OK, &item).0);
         }
         if has_if_match(req) {
             return Err(ApiError::PreconditionFailed);
         }
     }
-    Err(ApiError::Conflict("The item kept changing while it was being written; try again.".into(), vec![]))
+    Err(ApiError::Unavailable(json!({ "detail": "The item is being written by too many clients at once; try again." })))
+}
+
+/// Runs one `UPDATE … RETURNING`: the item as written, or `None` when no row matched.
+async fn update<S: SqlStore>(sql: &S, r: &'static Resource, key: &str, version: Option<i64>, values: &[Value]) -> ApiResult<Option<Item>> {
+    let now = clock::now_rfc3339();
+    let stmt = r.update_statement(sql.dialect(), key, version, values, &now);
+    let rows = match sql.query(&stmt.sql, &stmt.params).await {
+        Ok(rows) => rows,
+        Err(StoreError::Conflict(_)) => return Err(conflict_after_race(sql, r, std::slice::from_ref(&values.to_vec()), false, Some(key)).await),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(row) = rows.first() else { return Ok(None) };
+    let (Some(Value::Integer(version)), Some(Value::Text(created_at))) = (row.first(), row.get(1)) else {
+        return Err(ApiError::Internal("UPDATE … RETURNING gave no version and created_at".into()));
+    };
+    Ok(Some(build_item(r, key, values, *version, created_at, &now)))
 }
 
 /// `DELETE /<resource>/{key}`.
@@ -183,10 +206,10 @@ pub fn parse_csv(r: &'static Resource, body: &[u8]) -> ApiResult<Vec<Vec<Value>>
     let mut items = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
+            let line = e.position().map(|p| line_at(text, p.byte())).unwrap_or(0);
             invalid_csv(line, "", format!("cannot be read: {e}"))
         })?;
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let line = record.position().map(|p| line_at(text, p.byte())).unwrap_or(0);
         if record.iter().all(|cell| cell.trim().is_empty()) {
             continue;
         }
@@ -201,6 +224,34 @@ pub fn parse_csv(r: &'static Resource, body: &[u8]) -> ApiResult<Vec<Vec<Value>>
         return Err(ApiError::Validation(detail, errors));
     }
     Ok(items)
+}
+
+/// The 1-based file line of a record that starts at `byte`. The csv crate's own line count is
+/// off by one per CRLF line end, and with CRLF it starts a record at the `\n` that ends the
+/// previous line: that `\n` belongs before the record.
+fn line_at(text: &str, byte: u64) -> u64 {
+    let bytes = text.as_bytes();
+    let mut end = (byte as usize).min(bytes.len());
+    if bytes.get(end) == Some(&b'\n') {
+        end += 1;
+    }
+    1 + bytes[..end].iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_at;
+
+    #[test]
+    fn record_lines_with_lf_and_crlf() {
+        for eol in ["\n", "\r\n"] {
+            let text = format!("A,B{eol}1,\"x,{eol}y\"{eol}2,z{eol}");
+            let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+            let lines: Vec<u64> = reader.records().map(|r| line_at(&text, r.unwrap().position().unwrap().byte())).collect();
+            // The quoted field spans lines 2 and 3, so the next record is on line 4.
+            assert_eq!(lines, [2, 4], "{eol:?}");
+        }
+    }
 }
 
 fn invalid_csv(line: u64, field: &str, message: String) -> ApiError {
@@ -242,7 +293,11 @@ pub async fn insert_all<S: SqlStore>(sql: &S, r: &'static Resource, items: Vec<V
         created.push(build_item(r, &key, values, 1, &now, &now));
     }
     if !statements.is_empty() {
-        sql.transaction(&statements).await?;
+        match sql.transaction(&statements).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict(_)) => return Err(conflict_after_race(sql, r, &items, bulk, None).await),
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(created)
 }
@@ -282,6 +337,24 @@ async fn check_unique<S: SqlStore>(sql: &S, r: &'static Resource, items: &[Vec<V
         }
     }
     Ok(())
+}
+
+/// A unique constraint fired although [`check_unique`] had passed: another request took the
+/// value in between. Looks again so that the `409` still names the field (and index).
+async fn conflict_after_race<S: SqlStore>(sql: &S, r: &'static Resource, items: &[Vec<Value>], bulk: bool, except: Option<&str>) -> ApiError {
+    match check_unique(sql, r, items, bulk, except).await {
+        Err(named) => named,
+        // The other item is gone again: name every unique field.
+        Ok(()) => {
+            let errors = r
+                .fields
+                .iter()
+                .filter(|f| f.unique != Unique::No || r.key == Key::Field(f.name))
+                .map(|f| FieldError::new(f.name, "is already taken"))
+                .collect();
+            ApiError::Conflict(format!("The {} conflicts with another one written at the same time.", r.singular), errors)
+        }
+    }
 }
 
 async fn find<S: SqlStore>(sql: &S, r: &'static Resource, key: &str) -> ApiResult<Option<Item>> {

@@ -100,8 +100,9 @@ impl Resource {
         p.statement(sql)
     }
 
-    /// `UPDATE` of every field, only if the row is still at `version` (optimistic concurrency).
-    pub fn update_statement(&self, dialect: Dialect, key: &str, version: i64, values: &[Value], now: &str) -> Statement {
+    /// `UPDATE` of every field — only if the row is still at `version`, when given (optimistic
+    /// concurrency) — returning the new `version` and the `created_at` it keeps.
+    pub fn update_statement(&self, dialect: Dialect, key: &str, version: Option<i64>, values: &[Value], now: &str) -> Statement {
         let mut p = Params::new(dialect);
         let mut sets = Vec::new();
         for (f, v) in self.fields.iter().zip(values) {
@@ -113,13 +114,11 @@ impl Resource {
         sets.push("version = version + 1".into());
         sets.push(format!("updated_at = {}", p.push(Value::Text(now.into()), SqlType::Text)));
         let key_ph = p.push(Value::Text(key.into()), SqlType::Text);
-        let version_ph = p.push(Value::Integer(version), SqlType::BigInt);
-        let sql = format!(
-            "UPDATE {} SET {} WHERE {} = {key_ph} AND version = {version_ph}",
-            self.name,
-            sets.join(", "),
-            self.key_column()
-        );
+        let mut sql = format!("UPDATE {} SET {} WHERE {} = {key_ph}", self.name, sets.join(", "), self.key_column());
+        if let Some(version) = version {
+            sql.push_str(&format!(" AND version = {}", p.push(Value::Integer(version), SqlType::BigInt)));
+        }
+        sql.push_str(" RETURNING version, created_at");
         p.statement(sql)
     }
 
