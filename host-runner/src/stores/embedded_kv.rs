@@ -58,6 +58,17 @@ impl EmbeddedKv {
         Ok(())
     }
 
+    pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        // substr() rather than LIKE: a prefix may contain LIKE's wildcards.
+        sqlx::query_scalar("SELECT key FROM spin_key_value WHERE store = ?1 AND substr(key, 1, ?2) = ?3")
+            .bind(STORE)
+            .bind(prefix.chars().count() as i64)
+            .bind(prefix)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(sqlx_error)
+    }
+
     /// One read connection for the whole batch.
     pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(sqlx_error)?;

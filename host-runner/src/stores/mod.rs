@@ -160,6 +160,13 @@ impl KvStore for Kv {
         }
     }
 
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        match self {
+            Kv::Embedded(e) => e.keys(prefix).await,
+            Kv::Redis(r) => r.keys(prefix).await,
+        }
+    }
+
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         match self {
             Kv::Embedded(e) => e.get_many(keys).await,
