@@ -1,0 +1,220 @@
+//! Everything that is not a test: starting the stores and host-runner, and talking HTTP.
+
+pub mod http;
+mod logs;
+mod postgres;
+mod redis;
+pub mod server;
+mod supervisor;
+mod tempdir;
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+pub use server::{Api, Server};
+
+/// How host-runner executes the handlers (`ENGINE=native|wasm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Native,
+    Wasm,
+}
+
+impl Engine {
+    pub fn env_value(self) -> &'static str {
+        match self {
+            Engine::Native => "native",
+            Engine::Wasm => "wasm",
+        }
+    }
+}
+
+/// Which stores the servers use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stores {
+    /// Embedded SQLite + embedded key-value store (no `DATABASE_URL` / `REDIS_URL`).
+    Embedded,
+    /// One throwaway PostgreSQL and one Redis per test binary; a database and a Redis db
+    /// index per server configuration.
+    PostgresRedis,
+}
+
+/// The server configurations a test binary can use; each is started on first use and shared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerKind {
+    /// No tokens, default body limit.
+    Default,
+    /// `API_TOKENS="token-one,token-two"`.
+    Auth,
+    /// Same tokens and `AUTH_READS=true`.
+    AuthReads,
+    /// `BODY_LIMIT=2048`.
+    SmallBody,
+}
+
+pub const TOKENS: [&str; 2] = ["token-one", "token-two"];
+pub const SMALL_BODY_LIMIT: usize = 2048;
+
+impl ServerKind {
+    const ALL: [ServerKind; 4] = [
+        ServerKind::Default,
+        ServerKind::Auth,
+        ServerKind::AuthReads,
+        ServerKind::SmallBody,
+    ];
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|k| *k == self).unwrap()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Default => "default",
+            ServerKind::Auth => "auth",
+            ServerKind::AuthReads => "auth_reads",
+            ServerKind::SmallBody => "small_body",
+        }
+    }
+
+    fn options(self) -> server::Options {
+        let mut o = server::Options {
+            name: self.name(),
+            ..Default::default()
+        };
+        match self {
+            ServerKind::Default => {}
+            ServerKind::Auth => o.api_tokens = Some(TOKENS.join(",")),
+            ServerKind::AuthReads => {
+                o.api_tokens = Some(TOKENS.join(","));
+                o.auth_reads = true;
+            }
+            ServerKind::SmallBody => o.body_limit = Some(SMALL_BODY_LIMIT),
+        }
+        o
+    }
+}
+
+/// Shared by every test of one binary. Nothing starts before a test asks for it.
+pub struct Ctx {
+    pub engine: Engine,
+    pub stores: Stores,
+    servers: [OnceLock<Result<Server, String>>; 4],
+    backends: OnceLock<Result<Backends, String>>,
+    data_lock: Mutex<()>,
+}
+
+struct Backends {
+    postgres: postgres::Postgres,
+    redis: redis::Redis,
+}
+
+impl Ctx {
+    pub fn new(engine: Engine, stores: Stores) -> Ctx {
+        Ctx {
+            engine,
+            stores,
+            servers: Default::default(),
+            backends: OnceLock::new(),
+            data_lock: Mutex::new(()),
+        }
+    }
+
+    /// The server of one configuration, started on first use. A failed start fails every
+    /// test that needs it, with the same message, without retrying.
+    #[track_caller]
+    pub fn server(&self, kind: ServerKind) -> &Server {
+        let cell = &self.servers[kind.index()];
+        let started = cell.get_or_init(|| capture(|| self.start(kind)));
+        match started {
+            Ok(server) => server,
+            Err(message) => panic!("server `{}` could not be started:\n{message}", kind.name()),
+        }
+    }
+
+    /// The `default` server, without a token.
+    #[track_caller]
+    pub fn api(&self) -> Api<'_> {
+        self.server(ServerKind::Default).api()
+    }
+
+    /// Any server configuration, without a token (add one with [`Api::token`]).
+    #[track_caller]
+    pub fn api_on(&self, kind: ServerKind) -> Api<'_> {
+        self.server(kind).api()
+    }
+
+    /// `/data` is one collection per server: tests that use it hold this lock.
+    pub fn lock_data(&self) -> MutexGuard<'_, ()> {
+        self.data_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    #[track_caller]
+    fn start(&self, kind: ServerKind) -> Server {
+        let mut options = kind.options();
+        options.engine = self.engine;
+        if self.stores == Stores::PostgresRedis {
+            let backends = self.backends();
+            let database = format!("spincrud_{}", kind.name());
+            options.database_url = Some(backends.postgres.create_database(&database));
+            options.redis_url = Some(backends.redis.url(kind.index() + 1));
+        }
+        Server::start(options)
+    }
+
+    #[track_caller]
+    fn backends(&self) -> &Backends {
+        let started = self.backends.get_or_init(|| {
+            capture(|| {
+                let root = tempdir::root();
+                Backends {
+                    postgres: postgres::Postgres::start(root),
+                    redis: redis::Redis::start(root),
+                }
+            })
+        });
+        match started {
+            Ok(b) => b,
+            Err(message) => panic!("PostgreSQL/Redis could not be started:\n{message}"),
+        }
+    }
+}
+
+/// Runs `f`, turning a panic into its message (the runner's hook is not involved: this
+/// message is re-raised by every test that needs the result).
+fn capture<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(non-string panic payload)".to_string())
+    })
+}
+
+/// Called once after all tests: kills the children and removes this run's temp dir when
+/// everything passed (it is kept, with the server logs, otherwise).
+pub fn shutdown(all_passed: bool) {
+    supervisor::kill_all();
+    if let Some(root) = tempdir::existing_root() {
+        if all_passed {
+            let _ = std::fs::remove_dir_all(root);
+        } else {
+            eprintln!(
+                "spincrud-tests: server logs and store data kept in {}",
+                root.display()
+            );
+        }
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("cannot bind 127.0.0.1:0")
+}
+
+const INSTALL_HINT: &str = "install postgresql and redis-server: make test does it";

@@ -1,0 +1,96 @@
+//! The tests: one module per area, plain `fn(&Ctx)` functions registered below. A test
+//! panics to fail. Tests run in parallel on shared servers, so each creates its own items,
+//! tagged with a unique value, and filters lists by that tag.
+
+use crate::harness::Ctx;
+
+mod resources;
+mod support;
+
+mod auth;
+mod bodies;
+mod bulk;
+mod cats;
+mod conditional;
+mod configs;
+mod csv_import;
+mod data;
+mod items;
+mod lists;
+mod ops;
+mod passengers;
+mod routing;
+mod search;
+mod seed_routes;
+mod users;
+
+use resources::Resource;
+
+pub type Body = Box<dyn FnOnce(&Ctx) + Send>;
+
+pub struct Case {
+    pub name: String,
+    pub body: Body,
+}
+
+type Plain = &'static [(&'static str, fn(&Ctx))];
+type PerResource = &'static [(&'static str, fn(&Ctx, &'static Resource))];
+
+/// `tests![a, b]` → `&[("a", a as fn(&Ctx)), ("b", b as fn(&Ctx))]`.
+macro_rules! tests {
+    ($($f:ident),* $(,)?) => { &[$((stringify!($f), $f as fn(&crate::harness::Ctx))),*] };
+}
+/// Like `tests!` for `fn(&Ctx, &Resource)`, expanded once per SQL resource.
+macro_rules! resource_tests {
+    ($($f:ident),* $(,)?) => {
+        &[$((stringify!($f), $f as fn(&crate::harness::Ctx, &'static crate::suite::resources::Resource))),*]
+    };
+}
+pub(crate) use {resource_tests, tests};
+
+/// Every test, named `area::test` or `area::test::resource`.
+pub fn all() -> Vec<Case> {
+    let plain: &[(&str, Plain)] = &[
+        ("ops", ops::TESTS),
+        ("routing", routing::TESTS),
+        ("bodies", bodies::TESTS),
+        ("auth", auth::TESTS),
+        ("lists", lists::TESTS),
+        ("cats", cats::TESTS),
+        ("passengers", passengers::TESTS),
+        ("csv_import", csv_import::TESTS),
+        ("seed_routes", seed_routes::TESTS),
+        ("configs", configs::TESTS),
+        ("search", search::TESTS),
+        ("users", users::TESTS),
+        ("data", data::TESTS),
+    ];
+    let per_resource: &[(&str, PerResource)] = &[
+        ("items", items::TESTS),
+        ("conditional", conditional::TESTS),
+        ("bulk", bulk::TESTS),
+    ];
+
+    let mut cases = Vec::new();
+    for (area, tests) in plain {
+        for (name, f) in tests.iter() {
+            let f = *f;
+            cases.push(Case {
+                name: format!("{area}::{name}"),
+                body: Box::new(move |ctx: &Ctx| f(ctx)),
+            });
+        }
+    }
+    for (area, tests) in per_resource {
+        for (name, f) in tests.iter() {
+            for resource in resources::ALL.iter() {
+                let f = *f;
+                cases.push(Case {
+                    name: format!("{area}::{name}::{}", resource.name),
+                    body: Box::new(move |ctx: &Ctx| f(ctx, resource)),
+                });
+            }
+        }
+    }
+    cases
+}

@@ -1,0 +1,189 @@
+//! Operations: health, readiness, OpenAPI, metrics, HEAD.
+
+use super::routing::ROUTES;
+use super::support::*;
+use super::tests;
+use crate::harness::Ctx;
+
+pub const TESTS: super::Plain = tests![
+    healthz,
+    readyz,
+    openapi_describes_every_route,
+    metrics_are_prometheus_text,
+    head_mirrors_get
+];
+
+fn healthz(ctx: &Ctx) {
+    let resp = ctx.api().get("/healthz").send();
+    assert_json_eq(
+        &resp,
+        &resp.expect_json(200),
+        &json!({"status": "ok"}),
+        "GET /healthz",
+    );
+}
+
+fn readyz(ctx: &Ctx) {
+    let resp = ctx.api().get("/readyz").send();
+    let expected = json!({"status": "ready", "checks": {"sql": "ok", "kv": "ok"}});
+    assert_json_eq(&resp, &resp.expect_json(200), &expected, "GET /readyz");
+}
+
+fn openapi_describes_every_route(ctx: &Ctx) {
+    let resp = ctx.api().get("/openapi.json").send();
+    let doc = resp.expect_json(200);
+    resp.check(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "`openapi` should start with 3.1",
+    );
+    resp.check(
+        doc["info"]["title"].is_string() && doc["info"]["version"].is_string(),
+        "info.title and info.version",
+    );
+    let paths = doc["paths"]
+        .as_object()
+        .unwrap_or_else(|| panic!("`paths` should be an object\n{}", resp.describe()));
+    let mut missing = Vec::new();
+    for (route, methods) in ROUTES {
+        match paths.get(*route) {
+            None => missing.push(route.to_string()),
+            Some(item) => {
+                for m in *methods {
+                    let op = &item[m.to_lowercase()];
+                    if !op.is_object() || op["responses"].as_object().is_none_or(|r| r.is_empty()) {
+                        missing.push(format!("{m} {route} (with responses)"));
+                    }
+                }
+            }
+        }
+    }
+    resp.check(
+        missing.is_empty(),
+        &format!("the OpenAPI document should describe {missing:?}"),
+    );
+    let mut undocumented = Vec::new();
+    for (route, methods) in ROUTES {
+        for m in *methods {
+            let responses = &paths[*route][m.to_lowercase()]["responses"];
+            for status in documented_statuses(route, m) {
+                let range = format!("{}XX", &status[..1]);
+                if responses.get(status).is_none() && responses.get(&range).is_none() {
+                    undocumented.push(format!("{m} {route} {status}"));
+                }
+            }
+        }
+    }
+    resp.check(
+        undocumented.is_empty(),
+        &format!("the OpenAPI document should list these answers: {undocumented:?}"),
+    );
+    let post_cats = &paths["/cats"]["post"];
+    resp.check(
+        post_cats["requestBody"].is_object(),
+        "POST /cats documents its request body",
+    );
+    let statuses: Vec<&String> = post_cats["responses"]
+        .as_object()
+        .map(|r| r.keys().collect())
+        .unwrap_or_default();
+    for s in ["201", "400", "415", "422"] {
+        resp.check(
+            statuses.iter().any(|k| *k == s),
+            &format!("POST /cats documents a {s} answer"),
+        );
+    }
+    let params: Vec<&str> = paths["/cats"]["get"]["parameters"]
+        .as_array()
+        .map(|p| p.iter().filter_map(|x| x["name"].as_str()).collect())
+        .unwrap_or_default();
+    for p in ["limit", "offset", "order"] {
+        resp.check(
+            params.contains(&p),
+            &format!("GET /cats documents the {p} parameter (found {params:?})"),
+        );
+    }
+}
+
+fn metrics_are_prometheus_text(ctx: &Ctx) {
+    let api = ctx.api();
+    api.get("/healthz").send().expect(200);
+    api.get("/cats?limit=1").send().expect(200);
+    api.get("/nope").send().expect(404);
+    let resp = api.get("/metrics").send();
+    resp.expect(200);
+    resp.check(
+        resp.media_type().as_deref() == Some("text/plain"),
+        "Prometheus text is served as text/plain",
+    );
+    let text = resp.text();
+    let requests = text.lines().find(|l| l.starts_with("http_requests_total{"));
+    resp.check(
+        requests.is_some_and(|l| {
+            l.contains("route=\"") && l.contains("method=\"") && l.contains("status=\"")
+        }),
+        "an http_requests_total{route,method,status} sample",
+    );
+    resp.check(
+        text.lines()
+            .any(|l| l.starts_with("http_request_duration_seconds_bucket{")),
+        "an http_request_duration_seconds histogram",
+    );
+    resp.check(
+        text.contains("# TYPE http_request_duration_seconds histogram"),
+        "http_request_duration_seconds is declared a histogram",
+    );
+}
+
+fn head_mirrors_get(ctx: &Ctx) {
+    let api = ctx.api();
+    let cat = create(api, "/cats", &json!({"name": "Headless"}));
+    let path = format!("/cats/{}", cat["id"].as_str().unwrap());
+    for target in [path.as_str(), "/healthz", "/hello"] {
+        let get = api.get(target).send();
+        let head = api.head(target).send();
+        head.expect(200);
+        head.check(head.body.is_empty(), "HEAD has no body");
+        head.check(
+            head.header("content-type") == get.header("content-type"),
+            "HEAD has GET's Content-Type",
+        );
+        head.check(
+            head.header("etag") == get.header("etag"),
+            "HEAD has GET's ETag",
+        );
+    }
+    let tag_ = etag(&api.get(&path).send());
+    let cached = api.head(&path).if_none_match(&tag_).send();
+    cached.expect(304);
+    cached.check(
+        cached.header("etag") == Some(tag_.as_str()),
+        "HEAD with If-None-Match: 304 with the ETag",
+    );
+}
+
+/// Answers api.md promises for a route and method, that its OpenAPI operation must list.
+fn documented_statuses(route: &str, method: &str) -> Vec<&'static str> {
+    let item = route.contains('{');
+    let resource = !["/hello", "/healthz", "/readyz", "/openapi.json"].contains(&route);
+    let mut s = match method {
+        "GET" => vec!["200"],
+        "POST" => vec!["201"],
+        "PUT" | "PATCH" => vec!["200"],
+        _ => vec!["204"],
+    };
+    if item {
+        s.push("404");
+    }
+    if resource && method == "GET" && !item {
+        s.push("400");
+    }
+    if matches!(method, "POST" | "PUT" | "PATCH") {
+        s.extend(["400", "413", "415", "422"]);
+    }
+    if item && matches!(method, "PUT" | "PATCH") && route != "/data/{id}" {
+        s.push("412");
+    }
+    s
+}
