@@ -1,0 +1,68 @@
+//! The only Spin-specific code of spincrud.
+//!
+//! Every component crate under `components/` is one `#[http_component]` function that calls
+//! [`handle_incoming`]. This crate turns Spin's WASI HTTP request into the `http` request the core
+//! expects, reads the configuration from Spin variables, gives the core its storage through
+//! spin-sdk (`sqlite` or `pg4`, and `key_value`), and writes the core's response back. Routing,
+//! authentication, validation, SQL text and error documents all live in `spincrud-core`.
+//!
+//! What is read from Spin, per request (Spin variables are cheap host calls):
+//! - `api_tokens`, `auth_reads`, `body_limit` → [`spincrud_core::Config`];
+//! - `database_url`: empty → the SQLite database `default`; `postgres://…` → PostgreSQL;
+//! - the key-value store `default`.
+//!
+//! Stores are opened lazily, on first use: a component only needs the grants (`sqlite_databases`,
+//! `key_value_stores`, `allowed_outbound_hosts`) for the stores its routes actually touch.
+
+mod fallback;
+mod kv;
+mod settings;
+mod sql;
+mod wasi_http;
+
+pub use spincrud_core::http;
+
+pub use kv::SpinKv;
+pub use sql::SpinSql;
+pub use wasi_http::handle_incoming;
+
+/// Serves one request with the core: reads the configuration from Spin variables, opens the
+/// stores on demand and runs [`spincrud_core::handle`].
+///
+/// The request's URI may be absolute (`http://host/cats?x=1`) or in origin form (`/cats?x=1`):
+/// the core always gets the origin form, as every other engine gives it.
+pub async fn serve(req: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+    match settings::config() {
+        Ok(config) => serve_with(req, &config).await,
+        Err(message) => {
+            eprintln!("spincrud: configuration error: {message}");
+            fallback::misconfigured()
+        }
+    }
+}
+
+/// [`serve`] with an already-read configuration.
+pub(crate) async fn serve_with(
+    req: http::Request<Vec<u8>>,
+    config: &spincrud_core::Config,
+) -> http::Response<Vec<u8>> {
+    let req = origin_form(req);
+    let sql = SpinSql::from_variables();
+    let kv = SpinKv::new();
+    spincrud_core::handle(req, &sql, &kv, config).await
+}
+
+/// Drops scheme and authority from an absolute request URI, keeping path and query.
+fn origin_form(mut req: http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
+    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or("/");
+        if let Ok(uri) = http::Uri::try_from(path_and_query) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
