@@ -1,10 +1,10 @@
-"""docs/deploy.md (the README's "Deploy" section) gives the commands the files support."""
+"""The README's "Deploy" section gives the commands the files support."""
 
 import re
 
 from conftest import REPO
 
-DOC = REPO / "docs" / "deploy.md"
+DOC = REPO / "README.md"
 
 
 def test_deploy_doc_has_the_commands():
@@ -23,7 +23,7 @@ def test_deploy_doc_has_the_commands():
         "docker compose up",
         "scripts/test-k8s.sh",
     ):
-        assert command in text, f"docs/deploy.md lacks `{command}`"
+        assert command in text, f"README.md lacks `{command}`"
 
 
 def test_deploy_doc_paths_exist():
@@ -32,4 +32,4 @@ def test_deploy_doc_paths_exist():
         path = path.split(" ")[0].rstrip(".")
         if "<" in path or ".venv" in path:
             continue
-        assert (REPO / path).exists(), f"docs/deploy.md names {path}, which does not exist"
+        assert (REPO / path).exists(), f"README.md names {path}, which does not exist"
