@@ -4,12 +4,12 @@
 
 CARGO ?= cargo
 
-.PHONY: run test deps components host-runner test-rust test-k8s check-data check-core-wasm
+.PHONY: run test deps components host-runner test-rust test-k8s check-data check-core-wasm check-readme
 
 run: components
 	$(CARGO) run --release -p host-runner -- serve
 
-test: deps components host-runner check-data check-core-wasm test-rust test-k8s
+test: deps components host-runner check-data check-core-wasm test-rust test-k8s check-readme
 
 deps:
 	scripts/install-deps.sh
@@ -34,3 +34,7 @@ check-data:
 # The core is target-neutral: it builds for wasm32-wasip1 on its own.
 check-core-wasm:
 	scripts/build-components.sh --core-only
+
+# Every command in the README runs.
+check-readme: host-runner
+	scripts/check-readme.sh
