@@ -26,14 +26,15 @@ block() {
     ' README.md
 }
 
-# Starts a command that logs JSON lines; prints the address it listens on.
+# Starts a command that logs JSON lines and sets `addr` to the address it listens on. (Not
+# called as $(start ...): a subshell would lose the pid that cleanup must stop.)
 start() {
     local log=$1; shift
     setsid "$@" >"$log" 2>&1 &
     pids+=($!)
     for _ in $(seq 1 2400); do  # up to 20 min: `make run` may first build a release binary
         addr=$(sed -n 's/.*"message":"listening","addr":"\([^"]*\)".*/\1/p' "$log" | head -n 1)
-        if [ -n "$addr" ]; then echo "$addr"; return 0; fi
+        if [ -n "$addr" ]; then return 0; fi
         kill -0 "${pids[-1]}" 2>/dev/null || { cat "$log" >&2; return 1; }
         sleep 0.5
     done
@@ -41,7 +42,7 @@ start() {
 }
 
 echo "check-readme: the API examples"
-addr=$(LISTEN=127.0.0.1:0 DATA_DIR=$work/api start "$work/api.log" "$bin" serve)
+LISTEN=127.0.0.1:0 DATA_DIR=$work/api start "$work/api.log" "$bin" serve
 examples=$(block "## Using the API")
 [ -n "$examples" ] || { echo "check-readme: no example block found" >&2; exit 1; }
 # README says API=localhost:3000; the server here listens elsewhere.
@@ -57,6 +58,6 @@ commands=$(block "\`host-runner serve --help\` explains each. Other commands:")
     { cat "$work/cli.out" >&2; exit 1; }
 
 echo "check-readme: make run"
-addr=$(LISTEN=127.0.0.1:0 DATA_DIR=$work/run start "$work/run.log" make run)
+LISTEN=127.0.0.1:0 DATA_DIR=$work/run start "$work/run.log" make run
 curl --fail-with-body -s "http://$addr/healthz" | grep -q '"status":"ok"'
 echo "check-readme: ok"
