@@ -69,8 +69,10 @@ impl StoreArgs {
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
-    /// The API compiled into this binary.
+    /// The API compiled into this binary (the default).
     Native,
+    /// The Spin components of --manifest, in embedded wasmtime, as Spin 3.6 runs them.
+    Wasm,
 }
 
 #[derive(Args, Debug)]
@@ -89,7 +91,8 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "BODY_LIMIT", default_value_t = spincrud_core::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
-    /// Which engine serves requests.
+    /// Which engine serves requests: `native` (default: the core compiled in, no wasm files
+    /// needed) or `wasm` (the components of --manifest; build them first).
     #[arg(long, env = "ENGINE", value_enum, default_value_t = Engine::Native)]
     pub engine: Engine,
     /// Do not apply migrations at start (when a separate job does, as in Kubernetes).
@@ -98,4 +101,7 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value_t = 20)]
     pub shutdown_timeout: u64,
+    /// The wasm engine's settings (last: they get their own --help heading).
+    #[command(flatten)]
+    pub wasm: crate::wasm::WasmArgs,
 }

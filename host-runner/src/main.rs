@@ -6,6 +6,7 @@ mod metrics;
 mod migrate;
 mod server;
 mod stores;
+mod wasm;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;

@@ -1,4 +1,6 @@
-//! The native engine: an HTTP server that hands every request to the core.
+//! The HTTP server: reads each request (within the body limit), hands it to the engine — the
+//! core compiled in (native) or the Spin components in wasmtime (wasm) — and logs and counts it
+//! the same way for both.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,24 +16,58 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::{error, info, warn};
 
-use crate::cli::ServeArgs;
+use crate::cli::{self, ServeArgs};
 use crate::stores::Stores;
-use crate::{metrics, migrate};
+use crate::{metrics, migrate, wasm};
 
 struct AppState {
-    stores: Stores,
+    stores: Arc<Stores>,
     config: Config,
     metrics: PrometheusHandle,
+    engine: Engine,
+}
+
+/// Which engine answers a request: the only thing that differs between them.
+enum Engine {
+    Native,
+    Wasm(wasm::WasmEngine),
+}
+
+impl AppState {
+    async fn run(&self, req: spincrud_core::Request) -> spincrud_core::Response {
+        match &self.engine {
+            Engine::Native => spincrud_core::handle(req, &self.stores.sql, &self.stores.kv, &self.config).await,
+            Engine::Wasm(engine) => engine.handle(req).await,
+        }
+    }
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::from_settings(&args.api_tokens, &args.auth_reads, &args.body_limit.to_string()).map_err(anyhow::Error::msg)?;
     let metrics = metrics::install()?;
-    let stores = Stores::open(&args.stores.settings()).await?;
+    let settings = args.stores.settings();
+    let stores = Arc::new(Stores::open(&settings).await?);
     if !args.skip_migrations {
         migrate::apply_with_retry(&stores.sql).await?;
     }
-    let state = Arc::new(AppState { stores, config, metrics });
+    let engine = match args.engine {
+        cli::Engine::Native => Engine::Native,
+        cli::Engine::Wasm => Engine::Wasm(
+            wasm::WasmEngine::load(
+                wasm::ServeSettings {
+                    wasm: &args.wasm,
+                    stores: &settings,
+                    api_tokens: &args.api_tokens,
+                    auth_reads: &args.auth_reads,
+                    body_limit: args.body_limit,
+                    migrate: !args.skip_migrations,
+                },
+                stores.clone(),
+            )
+            .await?,
+        ),
+    };
+    let state = Arc::new(AppState { stores, config, metrics, engine });
     let app = Router::new()
         .fallback(handle)
         .with_state(state.clone())
@@ -55,6 +91,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ = async { if stopping_rx.await.is_ok() { tokio::time::sleep(grace).await } else { std::future::pending().await } } => {
             warn!(seconds = args.shutdown_timeout, "in-flight requests did not finish in time");
         }
+    }
+    if let Engine::Wasm(engine) = &state.engine {
+        engine.close().await;
     }
     state.stores.close().await;
     info!("stopped");
@@ -93,7 +132,7 @@ async fn handle(State(state): State<Arc<AppState>>, req: axum::extract::Request)
             }
         };
         let req = spincrud_core::http::Request::from_parts(parts, body);
-        spincrud_core::handle(req, &state.stores.sql, &state.stores.kv, &state.config).await
+        state.run(req).await
     };
     let route = resp.extensions().get::<RouteTemplate>().map_or("/metrics", |r| r.0);
     log_and_count(&method, route, resp, started)

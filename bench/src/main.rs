@@ -1,0 +1,528 @@
+//! spincrud-bench: host-runner's native and wasm engines side by side, on embedded SQLite.
+//!
+//! ```sh
+//! cargo run --release -p spincrud-bench                 # everything, about two minutes
+//! cargo run --release -p spincrud-bench -- --help       # knobs
+//! ```
+//!
+//! It builds `host-runner` (release) and, when they are missing, the components; then, once per
+//! engine, starts `host-runner serve` on a fresh data directory and a free loopback port, seeds
+//! 100 cats and runs each scenario for a fixed time at a fixed concurrency over keep-alive
+//! connections: GET an item, create an item, list 20 items, GET /healthz. It prints requests/s,
+//! p50/p99 latency and host-runner's RSS (idle, and the peak under load, from /proc), then the
+//! per-request overhead of the wasm engine (wasm minus native p50 at concurrency 1) and the time
+//! from starting host-runner to its first response with a warm compilation cache.
+//!
+//! Loopback only; every loop is bounded by time. The load generator shares the machine with the
+//! server, so absolute figures depend on the machine; the ratios are what to compare.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const HELP: &str = "spincrud-bench: host-runner's native and wasm engines side by side (embedded SQLite, loopback)
+
+USAGE: cargo run --release -p spincrud-bench [-- OPTIONS]
+
+OPTIONS:
+  --concurrency N    connections per scenario (default 16)
+  --seconds S        measured time per scenario (default 5; plus 1 s of warm-up)
+  --engines LIST     comma-separated engines (default native,wasm)
+  --restarts N       warm restarts to time per engine (default 5)
+  --only SCENARIO    run only one scenario (get, create, list, health) and skip the rest
+  --no-build         use target/release/host-runner as it is
+  --binary PATH      benchmark this host-runner instead (implies --no-build)
+  -h, --help         this text";
+
+#[derive(Debug, Clone)]
+struct Options {
+    concurrency: usize,
+    seconds: f64,
+    engines: Vec<String>,
+    restarts: usize,
+    build: bool,
+    only: Option<String>,
+    binary: Option<PathBuf>,
+}
+
+fn parse_options() -> Options {
+    let mut o = Options { concurrency: 16, seconds: 5.0, engines: vec!["native".into(), "wasm".into()], restarts: 5, build: true, only: None, binary: None };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().unwrap_or_else(|| die(&format!("{name} needs a value")));
+        match arg.as_str() {
+            "--concurrency" => o.concurrency = value("--concurrency").parse().unwrap_or_else(|_| die("bad --concurrency")),
+            "--seconds" => o.seconds = value("--seconds").parse().unwrap_or_else(|_| die("bad --seconds")),
+            "--engines" => o.engines = value("--engines").split(',').map(str::to_owned).collect(),
+            "--restarts" => o.restarts = value("--restarts").parse().unwrap_or_else(|_| die("bad --restarts")),
+            "--no-build" => o.build = false,
+            "--only" => o.only = Some(value("--only")),
+            "--binary" => {
+                o.binary = Some(PathBuf::from(value("--binary")));
+                o.build = false;
+            }
+            "-h" | "--help" => {
+                println!("{HELP}");
+                std::process::exit(0);
+            }
+            other => die(&format!("unknown option {other}\n\n{HELP}")),
+        }
+    }
+    o.concurrency = o.concurrency.max(1);
+    o.seconds = o.seconds.clamp(0.5, 120.0);
+    o
+}
+
+fn die(message: &str) -> ! {
+    eprintln!("spincrud-bench: {message}");
+    std::process::exit(2)
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+const COMPONENTS: [&str; 6] = ["cats", "passengers", "configs", "data", "users", "ops"];
+
+fn build(o: &Options) {
+    let root = workspace();
+    if o.build {
+        eprintln!("spincrud-bench: cargo build --release -p host-runner");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo).args(["build", "--release", "-p", "host-runner"]).current_dir(&root).status().expect("cannot run cargo");
+        if !status.success() {
+            die("building host-runner failed");
+        }
+    }
+    let missing = COMPONENTS.iter().any(|c| !root.join(format!("target/wasm32-wasip1/release/spincrud_{c}.wasm")).is_file());
+    if missing && o.engines.iter().any(|e| e == "wasm") {
+        eprintln!("spincrud-bench: building the components (scripts/build-components.sh)");
+        let status = Command::new("bash").arg("scripts/build-components.sh").current_dir(&root).status().expect("cannot run bash");
+        if !status.success() {
+            die("building the components failed");
+        }
+    }
+}
+
+// ---- host-runner ------------------------------------------------------------------------------
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("cannot bind 127.0.0.1:0")
+}
+
+/// Starts `host-runner serve` and returns once it answers `GET /healthz`, with the time that took.
+async fn start(engine: &str, data_dir: &Path, binary: Option<&Path>) -> (Server, Duration) {
+    let root = workspace();
+    let binary = binary.map_or_else(|| root.join("target/release/host-runner"), Path::to_path_buf);
+    if !binary.is_file() {
+        die(&format!("{} is missing (drop --no-build)", binary.display()));
+    }
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    std::fs::create_dir_all(data_dir).expect("cannot create the data directory");
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(data_dir.join("server.log")).expect("cannot open the server log");
+    let started = Instant::now();
+    let child = Command::new(&binary)
+        .arg("serve")
+        .current_dir(&root)
+        .env("ENGINE", engine)
+        .env("LISTEN", addr.to_string())
+        .env("DATA_DIR", data_dir)
+        .env("WASM_CACHE_DIR", root.join("target/wasm-cache"))
+        .env("SPIN_MANIFEST", root.join("spin.toml"))
+        .env("SHUTDOWN_TIMEOUT", "2")
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env_remove("API_TOKENS")
+        .env_remove("AUTH_READS")
+        .env_remove("BODY_LIMIT")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| die(&format!("cannot run {}: {e}", binary.display())));
+    let mut server = Server { child, addr };
+    let deadline = started + Duration::from_secs(600);
+    loop {
+        if let Ok(mut conn) = Conn::connect(addr).await {
+            if let Ok((200, _)) = conn.send("GET", "/healthz", None).await {
+                return (server, started.elapsed());
+            }
+        }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            die(&format!("host-runner ({engine}) exited at start ({status}); see {}", data_dir.join("server.log").display()));
+        }
+        if Instant::now() > deadline {
+            let _ = server.child.kill();
+            die(&format!("host-runner ({engine}) did not answer within 10 minutes"));
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+impl Server {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM (graceful), then SIGKILL if it lingers.
+    fn stop(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Resident set size of a process, in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+// ---- a minimal HTTP/1.1 keep-alive client --------------------------------------------------------
+
+struct Conn {
+    stream: BufReader<TcpStream>,
+    addr: SocketAddr,
+}
+
+impl Conn {
+    async fn connect(addr: SocketAddr) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Conn { stream: BufReader::new(stream), addr })
+    }
+
+    /// One request; returns the status and body. Reconnects once if the server closed the
+    /// connection.
+    async fn send(&mut self, method: &str, target: &str, json: Option<&str>) -> std::io::Result<(u16, Vec<u8>)> {
+        match self.send_once(method, target, json).await {
+            Ok(r) => Ok(r),
+            Err(_) => {
+                *self = Conn::connect(self.addr).await?;
+                self.send_once(method, target, json).await
+            }
+        }
+    }
+
+    async fn send_once(&mut self, method: &str, target: &str, json: Option<&str>) -> std::io::Result<(u16, Vec<u8>)> {
+        let mut head = format!("{method} {target} HTTP/1.1\r\nhost: {}\r\n", self.addr);
+        if let Some(body) = json {
+            head.push_str(&format!("content-type: application/json\r\ncontent-length: {}\r\n", body.len()));
+        }
+        head.push_str("\r\n");
+        let mut out = head.into_bytes();
+        if let Some(body) = json {
+            out.extend_from_slice(body.as_bytes());
+        }
+        self.stream.get_mut().write_all(&out).await?;
+        let mut line = String::new();
+        if self.stream.read_line(&mut line).await? == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+        }
+        let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("bad status line"))?;
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            if self.stream.read_line(&mut line).await? == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = l.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().map_err(|_| std::io::Error::other("bad content-length"))?;
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body).await?;
+        Ok((status, body))
+    }
+}
+
+// ---- load ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+enum Scenario {
+    GetItem,
+    Create,
+    List20,
+    Healthz,
+}
+
+impl Scenario {
+    fn key(self) -> &'static str {
+        match self {
+            Scenario::GetItem => "get",
+            Scenario::Create => "create",
+            Scenario::List20 => "list",
+            Scenario::Healthz => "health",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::GetItem => "GET an item      GET /cats/{id}",
+            Scenario::Create => "create an item   POST /cats",
+            Scenario::List20 => "list 20 items    GET /cats?limit=20",
+            Scenario::Healthz => "health           GET /healthz",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Stats {
+    requests: u64,
+    errors: u64,
+    seconds: f64,
+    p50_us: f64,
+    p99_us: f64,
+    peak_rss_kib: u64,
+}
+
+impl Stats {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+}
+
+async fn run_scenario(addr: SocketAddr, pid: u32, scenario: Scenario, ids: Arc<Vec<String>>, concurrency: usize, warmup: Duration, measure: Duration) -> Stats {
+    let counter = Arc::new(AtomicU64::new(0));
+    let measuring = Arc::new(AtomicBool::new(false));
+    let start_at = Instant::now() + warmup;
+    let end_at = start_at + measure;
+    let mut workers = Vec::new();
+    for w in 0..concurrency {
+        let (ids, counter, measuring) = (ids.clone(), counter.clone(), measuring.clone());
+        workers.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(addr).await.expect("cannot connect to host-runner");
+            let mut latencies = Vec::with_capacity(100_000);
+            let mut errors = 0u64;
+            loop {
+                let now = Instant::now();
+                if now >= end_at {
+                    break;
+                }
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let sent = Instant::now();
+                let (expected, result) = match scenario {
+                    Scenario::GetItem => (200, conn.send("GET", &format!("/cats/{}", ids[(n as usize) % ids.len()]), None).await),
+                    Scenario::Create => {
+                        let body = format!(r#"{{"name":"Bench {w}-{n}","breed":"Siamese","age":3,"color":"black"}}"#);
+                        (201, conn.send("POST", "/cats", Some(&body)).await)
+                    }
+                    Scenario::List20 => (200, conn.send("GET", "/cats?limit=20", None).await),
+                    Scenario::Healthz => (200, conn.send("GET", "/healthz", None).await),
+                };
+                let latency = sent.elapsed();
+                if sent >= start_at {
+                    measuring.store(true, Ordering::Relaxed);
+                    match result {
+                        Ok((status, _)) if status == expected => latencies.push(latency.as_micros() as u32),
+                        _ => errors += 1,
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    // Peak RSS while the load runs.
+    let sampler = {
+        tokio::spawn(async move {
+            let mut peak = 0;
+            while Instant::now() < end_at {
+                peak = peak.max(rss_kib(pid).unwrap_or(0));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            peak
+        })
+    };
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        let (l, e) = w.await.expect("load worker panicked");
+        latencies.extend(l);
+        errors += e;
+    }
+    let peak_rss_kib = sampler.await.unwrap_or(0);
+    latencies.sort_unstable();
+    let pct = |p: f64| if latencies.is_empty() { f64::NAN } else { f64::from(latencies[((latencies.len() - 1) as f64 * p).round() as usize]) };
+    Stats { requests: latencies.len() as u64, errors, seconds: measure.as_secs_f64(), p50_us: pct(0.50), p99_us: pct(0.99), peak_rss_kib }
+}
+
+struct EngineResult {
+    first_start: Duration,
+    idle_rss_kib: u64,
+    scenarios: Vec<(Scenario, Stats)>,
+    c1_healthz: Stats,
+    c1_get: Stats,
+    restarts: Vec<Duration>,
+}
+
+async fn bench_engine(engine: &str, o: &Options, data_dir: &Path) -> EngineResult {
+    eprintln!("spincrud-bench: {engine}: starting host-runner");
+    let (server, first_start) = start(engine, data_dir, o.binary.as_deref()).await;
+    let addr = server.addr;
+    let mut conn = Conn::connect(addr).await.expect("connect");
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let body = format!(r#"{{"name":"Seed {i}","breed":"Maine Coon","age":{},"color":"grey"}}"#, i % 20);
+        let (status, body) = conn.send("POST", "/cats", Some(&body)).await.expect("seed request");
+        assert_eq!(status, 201, "seeding /cats failed: {}", String::from_utf8_lossy(&body));
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        ids.push(v["id"].as_str().expect("id").to_owned());
+    }
+    drop(conn);
+    let ids = Arc::new(ids);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_rss_kib = rss_kib(server.pid()).unwrap_or(0);
+
+    let warmup = Duration::from_secs(1);
+    let measure = Duration::from_secs_f64(o.seconds);
+    let mut scenarios = Vec::new();
+    let all = [Scenario::GetItem, Scenario::Create, Scenario::List20, Scenario::Healthz];
+    let chosen: Vec<Scenario> = match o.only.as_deref() {
+        None => all.to_vec(),
+        Some(only) => all.into_iter().filter(|s| s.key() == only).collect(),
+    };
+    if chosen.is_empty() {
+        die("--only takes get, create, list or health");
+    }
+    for scenario in chosen {
+        eprintln!("spincrud-bench: {engine}: {} (concurrency {})", scenario.name(), o.concurrency);
+        let stats = run_scenario(addr, server.pid(), scenario, ids.clone(), o.concurrency, warmup, measure).await;
+        scenarios.push((scenario, stats));
+    }
+    let (mut c1_healthz, mut c1_get) = (Stats::default(), Stats::default());
+    if o.only.is_none() {
+        eprintln!("spincrud-bench: {engine}: concurrency 1");
+        let c1 = Duration::from_secs_f64((o.seconds * 0.6).max(0.5));
+        c1_healthz = run_scenario(addr, server.pid(), Scenario::Healthz, ids.clone(), 1, warmup / 2, c1).await;
+        c1_get = run_scenario(addr, server.pid(), Scenario::GetItem, ids.clone(), 1, warmup / 2, c1).await;
+    }
+    server.stop();
+
+    let mut restarts = Vec::new();
+    for i in 0..o.restarts {
+        eprintln!("spincrud-bench: {engine}: restart {}/{}", i + 1, o.restarts);
+        let (server, took) = start(engine, data_dir, o.binary.as_deref()).await;
+        restarts.push(took);
+        server.stop();
+    }
+    EngineResult { first_start, idle_rss_kib, scenarios, c1_healthz, c1_get, restarts }
+}
+
+// ---- report -------------------------------------------------------------------------------------
+
+fn ms(us: f64) -> String {
+    format!("{:.3} ms", us / 1000.0)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn report(o: &Options, results: &BTreeMap<String, EngineResult>) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "\nspincrud-bench: embedded SQLite, concurrency {}, {} s per scenario (after 1 s warm-up), loopback, {} CPUs", o.concurrency, o.seconds, std::thread::available_parallelism().map_or(0, |n| n.get()));
+    let _ = writeln!(out, "\n{:<40} {:<7} {:>10} {:>11} {:>11} {:>8} {:>12}", "scenario", "engine", "req/s", "p50", "p99", "errors", "peak RSS");
+    let engines: Vec<&String> = results.keys().collect();
+    let rows = results.values().next().map_or(0, |r| r.scenarios.len());
+    for i in 0..rows {
+        for engine in &engines {
+            let (scenario, s) = &results[*engine].scenarios[i];
+            let _ = writeln!(out, "{:<40} {:<7} {:>10.0} {:>11} {:>11} {:>8} {:>12}", scenario.name(), engine, s.rps(), ms(s.p50_us), ms(s.p99_us), s.errors, mib(s.peak_rss_kib));
+        }
+        if let (Some(n), Some(w)) = (results.get("native"), results.get("wasm")) {
+            let _ = writeln!(out, "{:<40} {:<7} {:>10}", "", "ratio", format!("{:.0}%", 100.0 * w.scenarios[i].1.rps() / n.scenarios[i].1.rps()));
+        }
+    }
+    let _ = writeln!(out);
+    for engine in &engines {
+        let r = &results[*engine];
+        let peak = r.scenarios.iter().map(|(_, s)| s.peak_rss_kib).max().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "{engine:<7} RSS idle {} / peak under load {};  p50 at concurrency 1: GET /healthz {}, GET an item {}",
+            mib(r.idle_rss_kib),
+            mib(peak),
+            ms(r.c1_healthz.p50_us),
+            ms(r.c1_get.p50_us)
+        );
+        let _ = writeln!(
+            out,
+            "{engine:<7} start to first response: first start {:.0} ms; warm restarts median {:.0} ms, max {:.0} ms (n={})",
+            r.first_start.as_secs_f64() * 1000.0,
+            median(r.restarts.clone()).as_secs_f64() * 1000.0,
+            r.restarts.iter().max().copied().unwrap_or_default().as_secs_f64() * 1000.0,
+            r.restarts.len()
+        );
+    }
+    if o.only.is_some() {
+        return;
+    }
+    if let (Some(n), Some(w)) = (results.get("native"), results.get("wasm")) {
+        let ratio = w.scenarios[0].1.rps() / n.scenarios[0].1.rps();
+        let overhead_health = w.c1_healthz.p50_us - n.c1_healthz.p50_us;
+        let overhead_get = w.c1_get.p50_us - n.c1_get.p50_us;
+        let restart = median(w.restarts.clone());
+        let mark = |ok: bool| if ok { "met" } else { "NOT met" };
+        let _ = writeln!(out, "\ntargets (issue 4):");
+        let _ = writeln!(out, "  wasm throughput on GET an item >= 50% of native:   {:.0}%  {}", ratio * 100.0, mark(ratio >= 0.5));
+        let _ = writeln!(
+            out,
+            "  per-request overhead (wasm - native p50, c=1) < 100 us:  GET /healthz {:.0} us  {}; GET an item {:.0} us  {}",
+            overhead_health,
+            mark(overhead_health < 100.0),
+            overhead_get,
+            mark(overhead_get < 100.0)
+        );
+        let _ = writeln!(out, "  warm restart to first response < 300 ms:  median {:.0} ms  {}", restart.as_secs_f64() * 1000.0, mark(restart < Duration::from_millis(300)));
+    }
+}
+
+fn main() {
+    let o = parse_options();
+    build(&o);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let scratch = std::env::temp_dir().join(format!("spincrud-bench-{}", std::process::id()));
+    let mut results = BTreeMap::new();
+    for engine in o.engines.clone() {
+        let data_dir = scratch.join(&engine);
+        let r = runtime.block_on(bench_engine(&engine, &o, &data_dir));
+        results.insert(engine, r);
+    }
+    if std::env::var_os("SPINCRUD_BENCH_KEEP").is_some() {
+        eprintln!("spincrud-bench: server logs kept in {}", scratch.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    report(&o, &results);
+}

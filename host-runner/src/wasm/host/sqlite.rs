@@ -1,0 +1,234 @@
+//! `fermyon:spin/sqlite@2.0.0` over the native engine's sqlx SQLite pools.
+//!
+//! A guest `connection` owns one pooled connection for its whole life: the components run
+//! `BEGIN IMMEDIATE` … `COMMIT` and `SELECT changes()` as separate `execute` calls, which must
+//! all reach the same SQLite connection. The connection goes back to the pool when the guest
+//! drops the resource or the instance ends; one left inside a transaction (a trap between
+//! `BEGIN` and `COMMIT`) is closed instead, which rolls the transaction back, and so is one whose
+//! settings the guest changed (`PRAGMA x = y`, `ATTACH`): under Spin every instance opens a
+//! fresh connection, so such changes must not reach the next request.
+//!
+//! One fast path: `PRAGMA busy_timeout = N` (the components set it on every open, as Spin's
+//! connections have none) is answered without a round trip to the connection's worker thread
+//! when N is the timeout the pooled connections already have; the answer is SQLite's own.
+
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Column, Executor, Row, Statement, TypeInfo, ValueRef};
+use wasmtime::component::Resource;
+
+use super::fermyon::spin::sqlite::{Error, Host, HostConnection, QueryResult, RowResult, Value};
+use super::State;
+
+/// The host side of a guest `connection`.
+pub struct Connection {
+    database: String,
+    conn: Option<PoolConnection<sqlx::Sqlite>>,
+    tx: TxTracker,
+    /// The connection's busy timeout when it left the pool.
+    busy_timeout_ms: i64,
+    /// The guest changed connection settings: close rather than pool it.
+    changed: bool,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            if self.tx.open || self.changed {
+                conn.close_on_drop();
+            }
+        }
+    }
+}
+
+/// `PRAGMA busy_timeout = N` / `PRAGMA busy_timeout(N)` → N.
+fn busy_timeout_pragma(statement: &str) -> Option<i64> {
+    let s = statement.trim().trim_end_matches(';').trim_end().to_ascii_lowercase();
+    let rest = s.strip_prefix("pragma")?.trim_start();
+    let rest = rest.strip_prefix("busy_timeout")?.trim_start();
+    let value = match rest.strip_prefix('=') {
+        Some(v) => v.trim(),
+        None => rest.strip_prefix('(')?.strip_suffix(')')?.trim(),
+    };
+    value.parse().ok()
+}
+
+/// Whether a statement changes the connection's own settings (rather than the database).
+fn changes_connection(statement: &str) -> bool {
+    let s = statement.trim_start();
+    let word = s.split(|c: char| c.is_whitespace() || c == ';').next().unwrap_or("").to_ascii_uppercase();
+    match word.as_str() {
+        "ATTACH" | "DETACH" => true,
+        "PRAGMA" => s.contains('=') || s.contains('('),
+        _ => false,
+    }
+}
+
+/// Whether the statements seen so far leave a transaction open (from their leading keyword).
+#[derive(Default)]
+pub struct TxTracker {
+    pub open: bool,
+}
+
+impl TxTracker {
+    /// Records a statement that succeeded.
+    pub fn record(&mut self, statement: &str) {
+        let mut words = statement.trim_start().split(|c: char| c.is_whitespace() || c == ';');
+        let first = words.next().unwrap_or("").to_ascii_uppercase();
+        match first.as_str() {
+            "BEGIN" | "START" | "SAVEPOINT" => self.open = true,
+            "COMMIT" | "END" => self.open = false,
+            "ROLLBACK" | "ABORT" => {
+                let rest: Vec<String> = words.filter(|w| !w.is_empty()).map(str::to_ascii_uppercase).collect();
+                // `ROLLBACK TO [SAVEPOINT] x` keeps the transaction open.
+                if !rest.iter().any(|w| w == "TO") {
+                    self.open = false;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Host for State {}
+
+impl HostConnection for State {
+    async fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+        if !self.grants.sqlite_databases.contains(&database) {
+            return Ok(Err(Error::AccessDenied));
+        }
+        let (pool, busy_timeout_ms) = match self.backends.sqlite(&database).await {
+            None => return Ok(Err(Error::NoSuchDatabase)),
+            Some(Err(message)) => return Ok(Err(Error::Io(message))),
+            Some(Ok(handle)) => (handle.pool.clone(), handle.busy_timeout_ms),
+        };
+        let conn = match pool.acquire().await {
+            Ok(conn) => conn,
+            Err(e) => return Ok(Err(Error::Io(message(e)))),
+        };
+        let connection = Connection { database, conn: Some(conn), tx: TxTracker::default(), busy_timeout_ms, changed: false };
+        Ok(Ok(self.table.push(connection)?))
+    }
+
+    async fn execute(&mut self, connection: Resource<Connection>, statement: String, parameters: Vec<Value>) -> wasmtime::Result<Result<QueryResult, Error>> {
+        let connection = self.table.get_mut(&connection)?;
+        let Some(conn) = connection.conn.as_mut() else {
+            return Ok(Err(Error::InvalidConnection));
+        };
+        if parameters.is_empty() {
+            if let Some(ms) = busy_timeout_pragma(&statement) {
+                if ms == connection.busy_timeout_ms {
+                    return Ok(Ok(QueryResult { columns: vec!["timeout".to_owned()], rows: vec![RowResult { values: vec![Value::Integer(ms)] }] }));
+                }
+            }
+        }
+        if changes_connection(&statement) {
+            connection.changed = true;
+        }
+        let mut query = sqlx::query(&statement);
+        for p in &parameters {
+            query = match p {
+                Value::Integer(i) => query.bind(*i),
+                Value::Real(r) => query.bind(*r),
+                Value::Text(t) => query.bind(t.as_str()),
+                Value::Blob(b) => query.bind(b.as_slice()),
+                Value::Null => query.bind(None::<String>),
+            };
+        }
+        let rows = match query.fetch_all(&mut **conn).await {
+            Ok(rows) => rows,
+            Err(e) => return Ok(Err(Error::Io(message(e)))),
+        };
+        connection.tx.record(&statement);
+        let columns = match rows.first() {
+            Some(row) => row.columns().iter().map(|c| c.name().to_owned()).collect(),
+            // No row to read the names from: the prepared statement has them.
+            None => match self.backends.sqlite_columns.get(&connection.database, &statement) {
+                Some(columns) => columns.to_vec(),
+                None => match (&mut **conn).prepare(&statement).await {
+                    Ok(prepared) => {
+                        let columns: Vec<String> = prepared.columns().iter().map(|c| c.name().to_owned()).collect();
+                        self.backends.sqlite_columns.insert(&connection.database, &statement, columns.clone());
+                        columns
+                    }
+                    Err(_) => Vec::new(),
+                },
+            },
+        };
+        let rows = match rows.iter().map(decode_row).collect::<Result<Vec<_>, String>>() {
+            Ok(rows) => rows,
+            Err(e) => return Ok(Err(Error::Io(e))),
+        };
+        Ok(Ok(QueryResult { columns, rows }))
+    }
+
+    async fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+/// Values by their storage class, as SQLite (and Spin) report them.
+fn decode_row(row: &SqliteRow) -> Result<RowResult, String> {
+    let mut values = Vec::with_capacity(row.len());
+    for i in 0..row.len() {
+        let raw = row.try_get_raw(i).map_err(message)?;
+        if raw.is_null() {
+            values.push(Value::Null);
+            continue;
+        }
+        let value = match raw.type_info().name() {
+            "INTEGER" => Value::Integer(row.try_get(i).map_err(message)?),
+            "REAL" => Value::Real(row.try_get(i).map_err(message)?),
+            "TEXT" => Value::Text(row.try_get(i).map_err(message)?),
+            _ => Value::Blob(row.try_get(i).map_err(message)?),
+        };
+        values.push(value);
+    }
+    Ok(RowResult { values })
+}
+
+/// The database's own message (what SQLite itself says, as Spin reports it), else sqlx's.
+pub(super) fn message(e: sqlx::Error) -> String {
+    match &e {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{busy_timeout_pragma, changes_connection, TxTracker};
+
+    #[test]
+    fn busy_timeout_pragmas_are_recognised() {
+        assert_eq!(busy_timeout_pragma("PRAGMA busy_timeout = 5000"), Some(5000));
+        assert_eq!(busy_timeout_pragma("  pragma BUSY_TIMEOUT=7000; "), Some(7000));
+        assert_eq!(busy_timeout_pragma("PRAGMA busy_timeout(10)"), Some(10));
+        assert_eq!(busy_timeout_pragma("PRAGMA busy_timeout"), None);
+        assert_eq!(busy_timeout_pragma("PRAGMA foreign_keys = 1"), None);
+        assert_eq!(busy_timeout_pragma("SELECT 1"), None);
+        assert!(changes_connection("PRAGMA foreign_keys = ON"));
+        assert!(changes_connection("ATTACH DATABASE 'x' AS y"));
+        assert!(!changes_connection("PRAGMA busy_timeout"));
+        assert!(!changes_connection("SELECT '=' FROM t"));
+    }
+
+    #[test]
+    fn transactions_are_tracked_by_keyword() {
+        let mut t = TxTracker::default();
+        t.record("  begin immediate");
+        assert!(t.open);
+        t.record("INSERT INTO x VALUES (1)");
+        assert!(t.open);
+        t.record("ROLLBACK TO SAVEPOINT a");
+        assert!(t.open);
+        t.record("COMMIT");
+        assert!(!t.open);
+        t.record("START TRANSACTION");
+        t.record("rollback;");
+        assert!(!t.open);
+        t.record("SELECT changes()");
+        assert!(!t.open);
+    }
+}
