@@ -5,13 +5,16 @@
 //! cargo run --release -p spincrud-bench -- --help       # knobs
 //! ```
 //!
-//! It builds `host-runner` (release) and, when they are missing, the components; then, once per
-//! engine, starts `host-runner serve` on a fresh data directory and a free loopback port, seeds
-//! 100 cats and runs each scenario for a fixed time at a fixed concurrency over keep-alive
-//! connections: GET an item, create an item, list 20 items, GET /healthz. It prints requests/s,
-//! p50/p99 latency and host-runner's RSS (idle, and the peak under load, from /proc), then the
-//! per-request overhead of the wasm engine (wasm minus native p50 at concurrency 1) and the time
-//! from starting host-runner to its first response with a warm compilation cache.
+//! It builds `host-runner` (release) and, when they are missing, the components; then starts
+//! `host-runner serve` once per engine, each on a fresh data directory (embedded SQLite) and a
+//! free loopback port, and seeds 100 cats in each. Every scenario — GET an item, create an item,
+//! list 20 items, GET /healthz — runs at a fixed concurrency over keep-alive connections for a
+//! fixed time, in rounds that alternate between the engines (the machine's other load weighs on
+//! both alike); the median round is shown: requests/s, p50/p99 latency, host-runner's RSS (idle,
+//! and the peak under load, from /proc). Then the per-request overhead of the wasm engine (wasm
+//! minus native p50 at concurrency 1) and, after stopping both, the time from starting
+//! host-runner to its first response with a warm compilation cache (the first start of the run
+//! may have compiled).
 //!
 //! Loopback only; every loop is bounded by time. The load generator shares the machine with the
 //! server, so absolute figures depend on the machine; the ratios are what to compare.
@@ -34,7 +37,9 @@ USAGE: cargo run --release -p spincrud-bench [-- OPTIONS]
 
 OPTIONS:
   --concurrency N    connections per scenario (default 16)
-  --seconds S        measured time per scenario (default 5; plus 1 s of warm-up)
+  --seconds S        measured time per scenario and round (default 3; plus 1 s of warm-up)
+  --rounds N         rounds per scenario, alternating the engines; the median round is shown
+                     (default 3)
   --engines LIST     comma-separated engines (default native,wasm)
   --restarts N       warm restarts to time per engine (default 5)
   --only SCENARIO    run only one scenario (get, create, list, health) and skip the rest
@@ -48,13 +53,14 @@ struct Options {
     seconds: f64,
     engines: Vec<String>,
     restarts: usize,
+    rounds: usize,
     build: bool,
     only: Option<String>,
     binary: Option<PathBuf>,
 }
 
 fn parse_options() -> Options {
-    let mut o = Options { concurrency: 16, seconds: 5.0, engines: vec!["native".into(), "wasm".into()], restarts: 5, build: true, only: None, binary: None };
+    let mut o = Options { concurrency: 16, seconds: 3.0, rounds: 3, engines: vec!["native".into(), "wasm".into()], restarts: 5, build: true, only: None, binary: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().unwrap_or_else(|| die(&format!("{name} needs a value")));
@@ -63,6 +69,7 @@ fn parse_options() -> Options {
             "--seconds" => o.seconds = value("--seconds").parse().unwrap_or_else(|_| die("bad --seconds")),
             "--engines" => o.engines = value("--engines").split(',').map(str::to_owned).collect(),
             "--restarts" => o.restarts = value("--restarts").parse().unwrap_or_else(|_| die("bad --restarts")),
+            "--rounds" => o.rounds = value("--rounds").parse().unwrap_or_else(|_| die("bad --rounds")),
             "--no-build" => o.build = false,
             "--only" => o.only = Some(value("--only")),
             "--binary" => {
@@ -77,6 +84,7 @@ fn parse_options() -> Options {
         }
     }
     o.concurrency = o.concurrency.max(1);
+    o.rounds = o.rounds.max(1);
     o.seconds = o.seconds.clamp(0.5, 120.0);
     o
 }
@@ -381,27 +389,57 @@ struct EngineResult {
     restarts: Vec<Duration>,
 }
 
-async fn bench_engine(engine: &str, o: &Options, data_dir: &Path) -> EngineResult {
-    eprintln!("spincrud-bench: {engine}: starting host-runner");
-    let (server, first_start) = start(engine, data_dir, o.binary.as_deref()).await;
-    let addr = server.addr;
-    let mut conn = Conn::connect(addr).await.expect("connect");
-    let mut ids = Vec::new();
-    for i in 0..100 {
-        let body = format!(r#"{{"name":"Seed {i}","breed":"Maine Coon","age":{},"color":"grey"}}"#, i % 20);
-        let (status, body) = conn.send("POST", "/cats", Some(&body)).await.expect("seed request");
-        assert_eq!(status, 201, "seeding /cats failed: {}", String::from_utf8_lossy(&body));
-        let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
-        ids.push(v["id"].as_str().expect("id").to_owned());
+/// One engine's server during the run.
+struct Running {
+    engine: String,
+    server: Server,
+    data_dir: PathBuf,
+    ids: Arc<Vec<String>>,
+    first_start: Duration,
+    idle_rss_kib: u64,
+}
+
+/// The round with the median throughput (p50/p99 from that round), with the peak RSS of all.
+fn median_round(mut rounds: Vec<Stats>) -> Stats {
+    let peak = rounds.iter().map(|s| s.peak_rss_kib).max().unwrap_or(0);
+    rounds.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
+    let mut m = rounds.swap_remove(rounds.len() / 2);
+    m.peak_rss_kib = peak;
+    m
+}
+
+/// The round with the median p50 (for the concurrency-1 latency figures).
+fn median_latency(mut rounds: Vec<Stats>) -> Stats {
+    rounds.sort_by(|a, b| a.p50_us.total_cmp(&b.p50_us));
+    rounds.swap_remove(rounds.len() / 2)
+}
+
+/// Runs every engine side by side: both servers stay up, and each scenario alternates between
+/// them round by round, so that whatever else the machine is doing weighs on both alike.
+async fn run_all(o: &Options, scratch: &Path) -> BTreeMap<String, EngineResult> {
+    let mut running = Vec::new();
+    for engine in &o.engines {
+        eprintln!("spincrud-bench: {engine}: starting host-runner");
+        let data_dir = scratch.join(engine);
+        let (server, first_start) = start(engine, &data_dir, o.binary.as_deref()).await;
+        let mut conn = Conn::connect(server.addr).await.expect("connect");
+        let mut ids = Vec::new();
+        for i in 0..100 {
+            let body = format!(r#"{{"name":"Seed {i}","breed":"Maine Coon","age":{},"color":"grey"}}"#, i % 20);
+            let (status, body) = conn.send("POST", "/cats", Some(&body)).await.expect("seed request");
+            assert_eq!(status, 201, "seeding /cats failed: {}", String::from_utf8_lossy(&body));
+            let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+            ids.push(v["id"].as_str().expect("id").to_owned());
+        }
+        running.push(Running { engine: engine.clone(), server, data_dir, ids: Arc::new(ids), first_start, idle_rss_kib: 0 });
     }
-    drop(conn);
-    let ids = Arc::new(ids);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle_rss_kib = rss_kib(server.pid()).unwrap_or(0);
+    for r in &mut running {
+        r.idle_rss_kib = rss_kib(r.server.pid()).unwrap_or(0);
+    }
 
     let warmup = Duration::from_secs(1);
     let measure = Duration::from_secs_f64(o.seconds);
-    let mut scenarios = Vec::new();
     let all = [Scenario::GetItem, Scenario::Create, Scenario::List20, Scenario::Healthz];
     let chosen: Vec<Scenario> = match o.only.as_deref() {
         None => all.to_vec(),
@@ -410,28 +448,59 @@ async fn bench_engine(engine: &str, o: &Options, data_dir: &Path) -> EngineResul
     if chosen.is_empty() {
         die("--only takes get, create, list or health");
     }
+    let mut scenarios: Vec<Vec<(Scenario, Stats)>> = running.iter().map(|_| Vec::new()).collect();
     for scenario in chosen {
-        eprintln!("spincrud-bench: {engine}: {} (concurrency {})", scenario.name(), o.concurrency);
-        let stats = run_scenario(addr, server.pid(), scenario, ids.clone(), o.concurrency, warmup, measure).await;
-        scenarios.push((scenario, stats));
+        let mut rounds: Vec<Vec<Stats>> = running.iter().map(|_| Vec::new()).collect();
+        for round in 0..o.rounds {
+            for (i, r) in running.iter().enumerate() {
+                eprintln!("spincrud-bench: {} (concurrency {}) round {}/{}: {}", scenario.name(), o.concurrency, round + 1, o.rounds, r.engine);
+                rounds[i].push(run_scenario(r.server.addr, r.server.pid(), scenario, r.ids.clone(), o.concurrency, warmup, measure).await);
+            }
+        }
+        for (i, stats) in rounds.into_iter().enumerate() {
+            scenarios[i].push((scenario, median_round(stats)));
+        }
     }
-    let (mut c1_healthz, mut c1_get) = (Stats::default(), Stats::default());
-    if o.only.is_none() {
-        eprintln!("spincrud-bench: {engine}: concurrency 1");
-        let c1 = Duration::from_secs_f64((o.seconds * 0.6).max(0.5));
-        c1_healthz = run_scenario(addr, server.pid(), Scenario::Healthz, ids.clone(), 1, warmup / 2, c1).await;
-        c1_get = run_scenario(addr, server.pid(), Scenario::GetItem, ids.clone(), 1, warmup / 2, c1).await;
-    }
-    server.stop();
 
-    let mut restarts = Vec::new();
-    for i in 0..o.restarts {
-        eprintln!("spincrud-bench: {engine}: restart {}/{}", i + 1, o.restarts);
-        let (server, took) = start(engine, data_dir, o.binary.as_deref()).await;
-        restarts.push(took);
-        server.stop();
+    let mut c1: Vec<(Stats, Stats)> = running.iter().map(|_| (Stats::default(), Stats::default())).collect();
+    if o.only.is_none() {
+        let c1_time = Duration::from_secs_f64((o.seconds * 0.6).max(0.5));
+        let mut health: Vec<Vec<Stats>> = running.iter().map(|_| Vec::new()).collect();
+        let mut get: Vec<Vec<Stats>> = running.iter().map(|_| Vec::new()).collect();
+        for round in 0..o.rounds {
+            for (i, r) in running.iter().enumerate() {
+                eprintln!("spincrud-bench: concurrency 1 round {}/{}: {}", round + 1, o.rounds, r.engine);
+                health[i].push(run_scenario(r.server.addr, r.server.pid(), Scenario::Healthz, r.ids.clone(), 1, warmup / 2, c1_time).await);
+                get[i].push(run_scenario(r.server.addr, r.server.pid(), Scenario::GetItem, r.ids.clone(), 1, warmup / 2, c1_time).await);
+            }
+        }
+        for (i, (h, g)) in health.into_iter().zip(get).enumerate() {
+            c1[i] = (median_latency(h), median_latency(g));
+        }
     }
-    EngineResult { first_start, idle_rss_kib, scenarios, c1_healthz, c1_get, restarts }
+
+    let mut servers = Vec::new();
+    for r in running {
+        servers.push((r.engine, r.data_dir, r.first_start, r.idle_rss_kib));
+        r.server.stop();
+    }
+    let mut restarts: Vec<Vec<Duration>> = servers.iter().map(|_| Vec::new()).collect();
+    for round in 0..o.restarts {
+        for (i, (engine, data_dir, _, _)) in servers.iter().enumerate() {
+            eprintln!("spincrud-bench: restart {}/{}: {engine}", round + 1, o.restarts);
+            let (server, took) = start(engine, data_dir, o.binary.as_deref()).await;
+            restarts[i].push(took);
+            server.stop();
+        }
+    }
+
+    let mut results = BTreeMap::new();
+    for (i, ((engine, _, first_start, idle_rss_kib), (scenarios, (c1_healthz, c1_get)))) in
+        servers.into_iter().zip(scenarios.into_iter().zip(c1)).enumerate()
+    {
+        results.insert(engine, EngineResult { first_start, idle_rss_kib, scenarios, c1_healthz, c1_get, restarts: std::mem::take(&mut restarts[i]) });
+    }
+    results
 }
 
 // ---- report -------------------------------------------------------------------------------------
@@ -451,7 +520,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn report(o: &Options, results: &BTreeMap<String, EngineResult>) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "\nspincrud-bench: embedded SQLite, concurrency {}, {} s per scenario (after 1 s warm-up), loopback, {} CPUs", o.concurrency, o.seconds, std::thread::available_parallelism().map_or(0, |n| n.get()));
+    let _ = writeln!(out, "\nspincrud-bench: embedded SQLite, concurrency {}, {} rounds of {} s per scenario and engine (engines alternating; median round shown), loopback, {} CPUs", o.concurrency, o.rounds, o.seconds, std::thread::available_parallelism().map_or(0, |n| n.get()));
     let _ = writeln!(out, "\n{:<40} {:<7} {:>10} {:>11} {:>11} {:>8} {:>12}", "scenario", "engine", "req/s", "p50", "p99", "errors", "peak RSS");
     let engines: Vec<&String> = results.keys().collect();
     let rows = results.values().next().map_or(0, |r| r.scenarios.len());
@@ -513,12 +582,7 @@ fn main() {
     build(&o);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let scratch = std::env::temp_dir().join(format!("spincrud-bench-{}", std::process::id()));
-    let mut results = BTreeMap::new();
-    for engine in o.engines.clone() {
-        let data_dir = scratch.join(&engine);
-        let r = runtime.block_on(bench_engine(&engine, &o, &data_dir));
-        results.insert(engine, r);
-    }
+    let results = runtime.block_on(run_all(&o, &scratch));
     if std::env::var_os("SPINCRUD_BENCH_KEEP").is_some() {
         eprintln!("spincrud-bench: server logs kept in {}", scratch.display());
     } else {

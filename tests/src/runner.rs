@@ -26,6 +26,9 @@ pub fn run(engine: Engine, stores: Stores) -> ExitCode {
         args.test_threads = Some(DEFAULT_TEST_THREADS);
     }
     install_panic_hook();
+    if engine == Engine::Wasm && !args.list {
+        crate::harness::wasm::prepare_wasm_engine();
+    }
     let ctx: &'static Ctx = Box::leak(Box::new(Ctx::new(engine, stores)));
     let trials = suite::all()
         .into_iter()

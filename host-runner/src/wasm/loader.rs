@@ -82,6 +82,10 @@ pub struct Loader<'e> {
     loaded: HashMap<[u8; 32], Component>,
 }
 
+/// Cached artifacts no start has used for this long are removed (a rebuilt component or another
+/// wasmtime leaves its old artifacts behind).
+const CACHE_KEEP: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
 /// How a component was obtained, for the start-up log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -120,6 +124,8 @@ impl<'e> Loader<'e> {
             // mapping stays valid), and wasmtime checks its header before use.
             match unsafe { Component::deserialize_file(self.engine, &file) } {
                 Ok(component) => {
+                    // Marks it used, for `prune`.
+                    let _ = std::fs::File::options().write(true).open(&file).and_then(|f| f.set_modified(std::time::SystemTime::now()));
                     self.loaded.insert(key, component.clone());
                     return Ok((component, Origin::Cache));
                 }
@@ -138,6 +144,23 @@ impl<'e> Loader<'e> {
         drop(lock);
         self.loaded.insert(key, component.clone());
         Ok((component, Origin::Compiled))
+    }
+}
+
+impl Loader<'_> {
+    /// Removes cached artifacts that no start has used for [`CACHE_KEEP`].
+    pub fn prune(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.cache_dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let artifact = name.ends_with(".cwasm") || name.ends_with(".lock") || name.ends_with(".tmp");
+            let stale = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age > CACHE_KEEP);
+            if artifact && stale {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
 }
 

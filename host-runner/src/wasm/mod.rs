@@ -160,6 +160,9 @@ impl WasmEngine {
             components.insert(id.clone(), LoadedComponent { pre, grants: Arc::new(grants) });
         }
 
+        loader.prune();
+        drop(loader);
+
         let backends = Backends::open(BackendSettings {
             stores: &stores,
             database_url: s.stores.database_url.as_deref(),

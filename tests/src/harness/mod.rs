@@ -7,6 +7,7 @@ mod redis;
 pub mod server;
 mod supervisor;
 mod tempdir;
+pub mod wasm;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Mutex, MutexGuard, OnceLock};
