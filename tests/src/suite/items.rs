@@ -192,13 +192,7 @@ fn put_needs_every_required_field(ctx: &Ctx, r: &'static Resource) {
             &format!("PUT {{}} should report required field {f:?} (errors name {fields:?})"),
         );
     }
-    let after = ctx.api().get(&path).send();
-    assert_json_eq(
-        &after,
-        &after.expect_json(200),
-        &created,
-        "a rejected PUT changes nothing",
-    );
+    assert_unchanged(ctx, &path, &created, "a rejected PUT changes nothing");
 }
 
 fn patch_merges(ctx: &Ctx, r: &'static Resource) {
@@ -249,13 +243,7 @@ fn patch_result_is_validated(ctx: &Ctx, r: &'static Resource) {
             .send(),
         required,
     );
-    let after = ctx.api().get(&path).send();
-    assert_json_eq(
-        &after,
-        &after.expect_json(200),
-        &created,
-        "a rejected PATCH changes nothing",
-    );
+    assert_unchanged(ctx, &path, &created, "a rejected PATCH changes nothing");
 }
 
 fn patch_accepts_merge_patch_json(ctx: &Ctx, r: &'static Resource) {
@@ -284,13 +272,7 @@ fn put_rejects_merge_patch_json(ctx: &Ctx, r: &'static Resource) {
         415,
         "unsupported-media-type",
     );
-    let after = ctx.api().get(&path).send();
-    assert_json_eq(
-        &after,
-        &after.expect_json(200),
-        &created,
-        "a rejected PUT changes nothing",
-    );
+    assert_unchanged(ctx, &path, &created, "a rejected PUT changes nothing");
 }
 
 fn read_only_fields_are_ignored(ctx: &Ctx, r: &'static Resource) {

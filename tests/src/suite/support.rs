@@ -381,3 +381,9 @@ pub fn race(n: usize, request: impl Fn(usize) -> Request + Sync) -> Vec<Response
         })
         .collect()
 }
+
+/// The item at `path` still reads exactly as `expected` (after a write that had to be refused).
+pub fn assert_unchanged(ctx: &crate::harness::Ctx, path: &str, expected: &Value, what: &str) {
+    let after = ctx.api().get(path).send();
+    assert_json_eq(&after, &after.expect_json(200), expected, what);
+}
