@@ -49,7 +49,13 @@ pub(crate) async fn serve_with(
     let req = origin_form(req);
     let sql = SpinSql::from_variables();
     let kv = SpinKv::new();
-    spincrud_core::handle(req, &sql, &kv, config).await
+    let resp = spincrud_core::handle(req, &sql, &kv, config).await;
+    // The client's 500 carries no internals; the cause goes to the component's stderr, which
+    // Spin (and host-runner's wasm engine, on the request's log line) keeps.
+    if let Some(spincrud_core::InternalError(cause)) = resp.extensions().get() {
+        eprintln!("spincrud: internal error: {cause}");
+    }
+    resp
 }
 
 /// Drops scheme and authority from an absolute request URI, keeping path and query.
