@@ -107,8 +107,3 @@ pub fn link(path: &str, pairs: &[(String, String)]) -> String {
     }
     format!("{path}?{}", ser.finish())
 }
-
-/// Whether a request with this method and headers carries a body to read.
-pub fn has_body(req: &Request) -> bool {
-    !req.body().is_empty()
-}
