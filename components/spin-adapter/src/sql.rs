@@ -9,10 +9,11 @@ use crate::settings;
 
 /// The SQL store chosen by the `database_url` variable.
 ///
-/// The connection is opened on first use and kept for the rest of the request, so that the
+/// The variable is read, and the connection opened, on first use (a request that touches no
+/// SQL costs no host call); the connection is kept for the rest of the request, so that the
 /// statements of a transaction run on one connection.
 pub struct SpinSql {
-    backend: Backend,
+    backend: OnceCell<Backend>,
     conn: OnceCell<Result<Conn, StoreError>>,
 }
 
@@ -29,16 +30,20 @@ enum Conn {
 }
 
 impl SpinSql {
-    /// Chooses the backend from the `database_url` variable (read now; connected later).
+    /// The backend the `database_url` variable chooses (read on first use).
     pub fn from_variables() -> Self {
-        let backend = match settings::get("database_url") {
-            Ok(url) => Backend::from_url(&url),
-            Err(message) => Backend::Invalid(message),
-        };
         SpinSql {
-            backend,
+            backend: OnceCell::new(),
             conn: OnceCell::new(),
         }
+    }
+
+    fn backend(&self) -> &Backend {
+        self.backend
+            .get_or_init(|| match settings::get("database_url") {
+                Ok(url) => Backend::from_url(&url),
+                Err(message) => Backend::Invalid(message),
+            })
     }
 
     fn conn(&self) -> Result<&Conn, StoreError> {
@@ -49,7 +54,7 @@ impl SpinSql {
     }
 
     fn open(&self) -> Result<Conn, StoreError> {
-        match &self.backend {
+        match self.backend() {
             Backend::Sqlite => {
                 let conn = sqlite::Connection::open("default").map_err(sqlite_error)?;
                 // Spin opens a new SQLite connection per component instance and sets no busy
@@ -83,7 +88,7 @@ impl Backend {
 
 impl SqlStore for SpinSql {
     fn dialect(&self) -> Dialect {
-        match self.backend {
+        match self.backend() {
             Backend::Postgres(_) => Dialect::Postgres,
             Backend::Sqlite | Backend::Invalid(_) => Dialect::Sqlite,
         }

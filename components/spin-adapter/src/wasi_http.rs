@@ -6,24 +6,27 @@
 //!   (a repeated request header, or two `Link`/`Vary` response headers, would lose values);
 //! - the body is read only up to the configured limit plus one byte, so a huge upload costs no
 //!   more memory than that and still gets the core's `413`.
+//!
+//! Both bodies move with plain `wasi:io` calls (blocking ones where there is nothing else to do)
+//! and the response headers go over in one `fields.from-list`: every host call costs about the
+//! same whatever it carries, and a request here is a few dozen of them, so fewer calls is most of
+//! what this layer can save. (A blocking call blocks only this request's instance.)
 
-use futures::StreamExt;
-use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam};
+use spin_sdk::http::{
+    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
+use wasi::io::streams::StreamError;
 
 use crate::http::{self, HeaderName, HeaderValue};
 use crate::{fallback, settings};
 
 /// The whole component: reads the request, runs the core, writes the response.
 pub async fn handle_incoming(req: IncomingRequest, out: ResponseOutparam) {
+    let headers = request_headers(&req);
     // For the answers given before the core runs, which echo it as the core does.
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .into_iter()
-        .next()
-        .and_then(|v| HeaderValue::from_bytes(&v).ok());
+    let request_id = headers.get("x-request-id").cloned();
     let resp = match settings::config() {
-        Ok(config) => match read_request(req, config.body_limit).await {
+        Ok(config) => match read_request(req, headers, config.body_limit) {
             Ok(req) => crate::serve_with(req, &config).await,
             Err(resp) => fallback::with_request_id(resp, request_id),
         },
@@ -32,12 +35,29 @@ pub async fn handle_incoming(req: IncomingRequest, out: ResponseOutparam) {
             fallback::with_request_id(fallback::misconfigured(), request_id)
         }
     };
-    write_response(resp, out).await;
+    write_response(resp, out);
+}
+
+/// Every request header value, repeated names included.
+fn request_headers(req: &IncomingRequest) -> http::HeaderMap {
+    let entries = req.headers().entries();
+    let mut headers = http::HeaderMap::with_capacity(entries.len());
+    for (name, value) in entries {
+        // The host has already validated them; anything `http` still refuses is dropped.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(&value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    headers
 }
 
 /// Converts the request, reading at most `body_limit + 1` bytes of its body.
-async fn read_request(
+fn read_request(
     req: IncomingRequest,
+    headers: http::HeaderMap,
     body_limit: usize,
 ) -> Result<http::Request<Vec<u8>>, http::Response<Vec<u8>>> {
     let method = convert_method(req.method())
@@ -46,33 +66,37 @@ async fn read_request(
     let uri = http::Uri::try_from(path)
         .map_err(|_| fallback::bad_request("The request target is not valid."))?;
 
-    let mut builder = http::Request::builder().method(method).uri(uri);
-    for (name, value) in req.headers().entries() {
-        // The host has already validated them; anything `http` still refuses is dropped.
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(&value),
-        ) {
-            builder = builder.header(name, value);
-        }
-    }
-
-    let mut body = Vec::new();
-    let mut stream = req.into_body_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|_| fallback::bad_request("The request body could not be read."))?;
-        body.extend_from_slice(&chunk);
-        if body.len() > body_limit {
-            // Enough to know it is too large: the core answers 413 for any longer body.
-            body.truncate(body_limit.saturating_add(1));
-            break;
-        }
-    }
-
-    builder
+    let body = read_body(req, body_limit)
+        .map_err(|_| fallback::bad_request("The request body could not be read."))?;
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(uri)
         .body(body)
-        .map_err(|_| fallback::bad_request("The request is not valid."))
+        .map_err(|_| fallback::bad_request("The request is not valid."))?;
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+/// At most `limit + 1` bytes of the body: enough to know it is too large, as the core answers
+/// 413 for any longer body.
+fn read_body(req: IncomingRequest, limit: usize) -> Result<Vec<u8>, ()> {
+    const CHUNK: usize = 64 << 10;
+    let incoming = req.consume()?;
+    let mut body = Vec::new();
+    {
+        let stream = incoming.stream()?;
+        while body.len() <= limit {
+            let want = (limit + 1 - body.len()).min(CHUNK);
+            match stream.blocking_read(want as u64) {
+                Ok(chunk) => body.extend_from_slice(&chunk),
+                Err(StreamError::Closed) => break,
+                Err(StreamError::LastOperationFailed(_)) => return Err(()),
+            }
+        }
+        // The stream is a child of the body: dropped first.
+    }
+    drop(incoming);
+    Ok(body)
 }
 
 fn convert_method(method: Method) -> Option<http::Method> {
@@ -91,9 +115,9 @@ fn convert_method(method: Method) -> Option<http::Method> {
 }
 
 /// Writes the core's response: every header value (repeated names included) and the body.
-async fn write_response(resp: http::Response<Vec<u8>>, out: ResponseOutparam) {
+fn write_response(resp: http::Response<Vec<u8>>, out: ResponseOutparam) {
     let (parts, body) = resp.into_parts();
-    let headers = Fields::new();
+    let mut entries = Vec::with_capacity(parts.headers.len());
     for (name, value) in &parts.headers {
         // A HEAD (or 304) answer announces the length of a body it does not carry: the host
         // would reject the response as shorter than announced, so such a length is left out.
@@ -102,15 +126,53 @@ async fn write_response(resp: http::Response<Vec<u8>>, out: ResponseOutparam) {
         {
             continue;
         }
-        if let Err(e) = headers.append(name.as_str(), value.as_bytes()) {
-            eprintln!("spincrud: response header {name} refused by the host: {e:?}");
-        }
+        entries.push((name.as_str().to_owned(), value.as_bytes().to_vec()));
     }
+    let headers = match Fields::from_list(&entries) {
+        Ok(headers) => headers,
+        // One the host refuses: the others still go, one by one, and the log names it.
+        Err(_) => {
+            let headers = Fields::new();
+            for (name, value) in &entries {
+                if let Err(e) = headers.append(name, value) {
+                    eprintln!("spincrud: response header {name} refused by the host: {e:?}");
+                }
+            }
+            headers
+        }
+    };
     let response = OutgoingResponse::new(headers);
     if response.set_status_code(parts.status.as_u16()).is_err() {
         eprintln!("spincrud: status {} refused by the host", parts.status);
     }
-    if let Err(e) = out.set_with_body(response, body).await {
+    let Ok(outgoing) = response.body() else {
+        eprintln!("spincrud: the response body was already taken");
+        return;
+    };
+    out.set(response);
+    if let Err(e) = write_body(&outgoing, &body) {
         eprintln!("spincrud: could not send the response body: {e:?}");
     }
+    if let Err(e) = OutgoingBody::finish(outgoing, None) {
+        eprintln!("spincrud: could not finish the response body: {e:?}");
+    }
+}
+
+fn write_body(outgoing: &OutgoingBody, body: &[u8]) -> Result<(), StreamError> {
+    let Ok(stream) = outgoing.write() else {
+        return Err(StreamError::Closed);
+    };
+    // As much per `write` as the host takes (usually the whole body), waiting while it is full.
+    let mut rest = body;
+    while !rest.is_empty() {
+        let permit = usize::try_from(stream.check_write()?).unwrap_or(usize::MAX);
+        if permit == 0 {
+            stream.subscribe().block();
+            continue;
+        }
+        let (now, later) = rest.split_at(permit.min(rest.len()));
+        stream.write(now)?;
+        rest = later;
+    }
+    stream.blocking_flush()
 }
