@@ -22,6 +22,9 @@ impl EmbeddedKv {
         let pool = SqlitePoolOptions::new()
             .max_connections(pool_size)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // No ping before handing out a connection: a SQLite connection lives in this process
+            // and cannot go stale, and the ping is a round trip to its worker thread per acquire.
+            .test_before_acquire(false)
             .connect_with(connect_options(path)?)
             .await?;
         sqlx::query("CREATE TABLE IF NOT EXISTS spin_key_value (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (store, key))")
