@@ -38,23 +38,20 @@ pub async fn handle(engine: &WasmEngine, req: spincrud_core::Request) -> spincru
     // The core's route template, for the server's log line and metrics (the same labels as the
     // native engine's); the component itself routes with the same core.
     let template = spincrud_core::router::route(&path).map_or("unmatched", |r| r.template);
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .filter(|v| !v.is_empty() && v.len() <= 200)
-        .cloned()
-        .unwrap_or_else(|| HeaderValue::from_str(&spincrud_core::clock::new_id()).expect("a UUID is a valid header value"));
+    // The client's id; the component echoes it (or makes one, as the core does), so the host
+    // makes one only for an answer of its own.
+    let client_id = req.headers().get("x-request-id").filter(|v| !v.is_empty() && v.len() <= 200).cloned();
 
     let mut resp = match engine.router.route(&path) {
         // spin.toml's catch-all `/...` makes this unreachable for spincrud; Spin answers 404.
         None => spincrud_core::problem_response(StatusCode::NOT_FOUND, &format!("There is no route {path}.")),
         Some(m) => match engine.components.get(m.component) {
-            Some(component) => run(engine, component, &m, req, &request_id).await,
+            Some(component) => run(engine, component, &m, req, client_id.clone()).await,
             None => spincrud_core::problem_response(StatusCode::INTERNAL_SERVER_ERROR, "The server could not complete the request."),
         },
     };
     if !resp.headers().contains_key("x-request-id") {
-        resp.headers_mut().insert("x-request-id", request_id);
+        resp.headers_mut().insert("x-request-id", client_id.unwrap_or_else(new_request_id));
     }
     resp.extensions_mut().insert(RouteTemplate(template));
     resp
@@ -74,7 +71,7 @@ enum Failure {
     Timeout,
 }
 
-async fn run(engine: &WasmEngine, component: &LoadedComponent, m: &RouteMatch<'_>, req: spincrud_core::Request, request_id: &HeaderValue) -> spincrud_core::Response {
+async fn run(engine: &WasmEngine, component: &LoadedComponent, m: &RouteMatch<'_>, req: spincrud_core::Request, client_id: Option<HeaderValue>) -> spincrud_core::Response {
     let started = Instant::now();
     let deadline = started + engine.timeout;
     let hyper_req = incoming_request(m, req);
@@ -113,11 +110,17 @@ async fn run(engine: &WasmEngine, component: &LoadedComponent, m: &RouteMatch<'_
     let outcome = tokio::time::timeout_at((deadline + GRACE).into(), async { tokio::join!(guest, response) }).await;
 
     let id = component.grants.id.as_str();
-    let rid = request_id.to_str().unwrap_or("");
-    let (guest_result, response, stdout, stderr) = match outcome {
+    let (guest_result, mut response, stdout, stderr) = match outcome {
         Ok(((guest_result, stdout, stderr), response)) => (guest_result, response, stdout, stderr),
         Err(_) => (Ok(()), Err(Failure::Timeout), String::new(), String::new()),
     };
+    // The id the answer carries (the component's own, else the client's, else a new one), so
+    // that these lines and the request's log line agree.
+    let request_id = match &mut response {
+        Ok(resp) => resp.headers_mut().entry("x-request-id").or_insert_with(|| client_id.unwrap_or_else(new_request_id)).clone(),
+        Err(_) => client_id.unwrap_or_else(new_request_id),
+    };
+    let rid = request_id.to_str().unwrap_or("");
     if !stdout.trim().is_empty() {
         info!(component = id, request_id = rid, output = %stdout.trim_end(), "component stdout");
     }
@@ -154,8 +157,13 @@ async fn run(engine: &WasmEngine, component: &LoadedComponent, m: &RouteMatch<'_
     };
     let cause = if stderr.trim().is_empty() { cause } else { format!("{cause}; stderr: {}", stderr.trim_end()) };
     let mut resp = spincrud_core::problem_response(status, detail);
+    resp.headers_mut().insert("x-request-id", request_id);
     resp.extensions_mut().insert(InternalError(cause));
     resp
+}
+
+fn new_request_id() -> HeaderValue {
+    HeaderValue::from_str(&spincrud_core::clock::new_id()).expect("a UUID is a valid header value")
 }
 
 fn is_interrupt(e: &wasmtime::Error) -> bool {

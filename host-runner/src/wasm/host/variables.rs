@@ -7,7 +7,7 @@ use super::State;
 use crate::wasm::manifest::is_valid_name;
 
 impl Host for State {
-    async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, Error>> {
+    fn get(&mut self, name: String) -> wasmtime::Result<Result<String, Error>> {
         if !is_valid_name(&name) {
             return Ok(Err(Error::InvalidName(format!("invalid variable name `{name}`"))));
         }
