@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::SqlitePool;
 use sqlx::Row as _;
 use spincrud_core::store::StoreError;
 
-use super::sqlite::connect_options;
-use super::{sqlx_error, ACQUIRE_TIMEOUT};
+use super::sqlite::open_pool;
+use super::sqlx_error;
 
 /// The store name every row is filed under (Spin's `default` store).
 const STORE: &str = "default";
@@ -19,14 +19,7 @@ pub struct EmbeddedKv {
 
 impl EmbeddedKv {
     pub async fn open(path: &Path, pool_size: u32) -> anyhow::Result<EmbeddedKv> {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(pool_size)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            // No ping before handing out a connection: a SQLite connection lives in this process
-            // and cannot go stale, and the ping is a round trip to its worker thread per acquire.
-            .test_before_acquire(false)
-            .connect_with(connect_options(path)?)
-            .await?;
+        let pool = open_pool(path, pool_size).await?;
         sqlx::query("CREATE TABLE IF NOT EXISTS spin_key_value (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (store, key))")
             .execute(&pool)
             .await?;

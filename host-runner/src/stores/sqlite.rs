@@ -15,7 +15,7 @@ pub struct Sqlite {
 
 /// WAL with `synchronous = FULL`: a write is acknowledged only after the WAL is synced, so a
 /// `kill -9` (or a power cut) loses nothing that a client was told succeeded.
-pub(crate) fn connect_options(path: &Path) -> anyhow::Result<SqliteConnectOptions> {
+fn connect_options(path: &Path) -> anyhow::Result<SqliteConnectOptions> {
     ensure_parent(path)?;
     Ok(SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
         .create_if_missing(true)
@@ -24,17 +24,22 @@ pub(crate) fn connect_options(path: &Path) -> anyhow::Result<SqliteConnectOption
         .busy_timeout(ACQUIRE_TIMEOUT))
 }
 
+/// A pool on the database file `path` (created if missing), for the SQL store and the embedded
+/// key-value store alike.
+pub(crate) async fn open_pool(path: &Path, pool_size: u32) -> anyhow::Result<SqlitePool> {
+    Ok(SqlitePoolOptions::new()
+        .max_connections(pool_size)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // No ping before handing out a connection: a SQLite connection lives in this process
+        // and cannot go stale, and the ping is a round trip to its worker thread per acquire.
+        .test_before_acquire(false)
+        .connect_with(connect_options(path)?)
+        .await?)
+}
+
 impl Sqlite {
     pub async fn open(path: &Path, pool_size: u32) -> anyhow::Result<Sqlite> {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(pool_size)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            // No ping before handing out a connection: a SQLite connection lives in this process
-            // and cannot go stale, and the ping is a round trip to its worker thread per acquire.
-            .test_before_acquire(false)
-            .connect_with(connect_options(path)?)
-            .await?;
-        Ok(Sqlite { pool })
+        Ok(Sqlite { pool: open_pool(path, pool_size).await? })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
