@@ -11,10 +11,15 @@
 //! list 20 items, GET /healthz — runs at a fixed concurrency over keep-alive connections for a
 //! fixed time, in rounds that alternate between the engines (the machine's other load weighs on
 //! both alike); the median round is shown: requests/s, p50/p99 latency, host-runner's RSS (idle,
-//! and the peak under load, from /proc). Then the per-request overhead of the wasm engine (wasm
+//! of a server restarted after the first start, which may have compiled; and the peak under
+//! load, from /proc). Then the per-request overhead of the wasm engine (wasm
 //! minus native p50 at concurrency 1) and, after stopping both, the time from starting
 //! host-runner to its first response with a warm compilation cache (the first start of the run
 //! may have compiled).
+//!
+//! Exit status: 0 when every request got its expected status; 1 when any did not, in any round
+//! (the figures would not measure the API; the servers' logs are kept and named); 2 on a usage
+//! or start-up error.
 //!
 //! Loopback only; every loop is bounded by time. The load generator shares the machine with the
 //! server, so absolute figures depend on the machine; the ratios are what to compare.
@@ -387,6 +392,8 @@ struct EngineResult {
     c1_healthz: Stats,
     c1_get: Stats,
     restarts: Vec<Duration>,
+    /// Requests that failed or got an unexpected status, in every round (not only the median).
+    failed: u64,
 }
 
 /// One engine's server during the run.
@@ -421,7 +428,12 @@ async fn run_all(o: &Options, scratch: &Path) -> BTreeMap<String, EngineResult> 
     for engine in &o.engines {
         eprintln!("spincrud-bench: {engine}: starting host-runner");
         let data_dir = scratch.join(engine);
+        // The first start may compile the components (cold cache); it is timed and stopped, and
+        // the measured server is a restart, so that its idle RSS is a running server's and not
+        // what the compiler left behind.
         let (server, first_start) = start(engine, &data_dir, o.binary.as_deref()).await;
+        server.stop();
+        let (server, _) = start(engine, &data_dir, o.binary.as_deref()).await;
         let mut conn = Conn::connect(server.addr).await.expect("connect");
         let mut ids = Vec::new();
         for i in 0..100 {
@@ -449,12 +461,15 @@ async fn run_all(o: &Options, scratch: &Path) -> BTreeMap<String, EngineResult> 
         die("--only takes get, create, list or health");
     }
     let mut scenarios: Vec<Vec<(Scenario, Stats)>> = running.iter().map(|_| Vec::new()).collect();
+    let mut failed = vec![0u64; running.len()];
     for scenario in chosen {
         let mut rounds: Vec<Vec<Stats>> = running.iter().map(|_| Vec::new()).collect();
         for round in 0..o.rounds {
             for (i, r) in running.iter().enumerate() {
                 eprintln!("spincrud-bench: {} (concurrency {}) round {}/{}: {}", scenario.name(), o.concurrency, round + 1, o.rounds, r.engine);
-                rounds[i].push(run_scenario(r.server.addr, r.server.pid(), scenario, r.ids.clone(), o.concurrency, warmup, measure).await);
+                let stats = run_scenario(r.server.addr, r.server.pid(), scenario, r.ids.clone(), o.concurrency, warmup, measure).await;
+                failed[i] += stats.errors;
+                rounds[i].push(stats);
             }
         }
         for (i, stats) in rounds.into_iter().enumerate() {
@@ -470,8 +485,11 @@ async fn run_all(o: &Options, scratch: &Path) -> BTreeMap<String, EngineResult> 
         for round in 0..o.rounds {
             for (i, r) in running.iter().enumerate() {
                 eprintln!("spincrud-bench: concurrency 1 round {}/{}: {}", round + 1, o.rounds, r.engine);
-                health[i].push(run_scenario(r.server.addr, r.server.pid(), Scenario::Healthz, r.ids.clone(), 1, warmup / 2, c1_time).await);
-                get[i].push(run_scenario(r.server.addr, r.server.pid(), Scenario::GetItem, r.ids.clone(), 1, warmup / 2, c1_time).await);
+                let h = run_scenario(r.server.addr, r.server.pid(), Scenario::Healthz, r.ids.clone(), 1, warmup / 2, c1_time).await;
+                let g = run_scenario(r.server.addr, r.server.pid(), Scenario::GetItem, r.ids.clone(), 1, warmup / 2, c1_time).await;
+                failed[i] += h.errors + g.errors;
+                health[i].push(h);
+                get[i].push(g);
             }
         }
         for (i, (h, g)) in health.into_iter().zip(get).enumerate() {
@@ -498,7 +516,7 @@ async fn run_all(o: &Options, scratch: &Path) -> BTreeMap<String, EngineResult> 
     for (i, ((engine, _, first_start, idle_rss_kib), (scenarios, (c1_healthz, c1_get)))) in
         servers.into_iter().zip(scenarios.into_iter().zip(c1)).enumerate()
     {
-        results.insert(engine, EngineResult { first_start, idle_rss_kib, scenarios, c1_healthz, c1_get, restarts: std::mem::take(&mut restarts[i]) });
+        results.insert(engine, EngineResult { first_start, idle_rss_kib, scenarios, c1_healthz, c1_get, restarts: std::mem::take(&mut restarts[i]), failed: failed[i] });
     }
     results
 }
@@ -583,10 +601,18 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let scratch = std::env::temp_dir().join(format!("spincrud-bench-{}", std::process::id()));
     let results = runtime.block_on(run_all(&o, &scratch));
-    if std::env::var_os("SPINCRUD_BENCH_KEEP").is_some() {
+    let failed: u64 = results.values().map(|r| r.failed).sum();
+    if failed > 0 || std::env::var_os("SPINCRUD_BENCH_KEEP").is_some() {
         eprintln!("spincrud-bench: server logs kept in {}", scratch.display());
     } else {
         let _ = std::fs::remove_dir_all(&scratch);
     }
     report(&o, &results);
+    // Figures from failing requests measure nothing: a run with any is a failed run.
+    if failed > 0 {
+        for (engine, r) in results.iter().filter(|(_, r)| r.failed > 0) {
+            eprintln!("spincrud-bench: {engine}: {} requests failed or got an unexpected status", r.failed);
+        }
+        std::process::exit(1);
+    }
 }
