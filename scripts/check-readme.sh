@@ -2,7 +2,8 @@
 # Runs the README's commands, so that the README stays true:
 # - the "Using the API" block against a fresh host-runner, every curl failing on an HTTP error;
 # - the host-runner command block (migrate, import) on a fresh data directory;
-# - `make run`, until it answers /healthz.
+# - `make run`, until it answers /healthz;
+# - the engine benchmark (`cargo run --release -p spincrud-bench`), which prints its figures.
 # Needs target/debug/host-runner (make host-runner).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -60,4 +61,15 @@ commands=$(block "\`host-runner serve --help\` explains each. Other commands:")
 echo "check-readme: make run"
 LISTEN=127.0.0.1:0 DATA_DIR=$work/run start "$work/run.log" make run
 curl --fail-with-body -s "http://$addr/healthz" | grep -q '"status":"ok"'
+# Stopped before the benchmark, which wants the machine to itself.
+kill -- "-${pids[-1]}" 2>/dev/null || true
+
+echo "check-readme: the benchmark (about three minutes)"
+bench=$(block "both store sets. To compare them:")
+[ -n "$bench" ] || { echo "check-readme: no benchmark block found" >&2; exit 1; }
+# It exits non-zero if any request failed; its figures go to CI's log, they are not asserted
+# (the machine's speed varies; the targets are read off these lines).
+bash -euo pipefail -c "$bench" >"$work/bench.out" 2>"$work/bench.err" || { cat "$work/bench.err" "$work/bench.out" >&2; exit 1; }
+grep -q '^targets (issue 4):' "$work/bench.out" || { echo "check-readme: the benchmark printed no targets" >&2; cat "$work/bench.out" >&2; exit 1; }
+cat "$work/bench.out"
 echo "check-readme: ok"
