@@ -11,11 +11,10 @@
 //! list 20 items, GET /healthz — runs at a fixed concurrency over keep-alive connections for a
 //! fixed time, in rounds that alternate between the engines (the machine's other load weighs on
 //! both alike); the median round is shown: requests/s, p50/p99 latency, host-runner's RSS (idle,
-//! of a server restarted after the first start, which may have compiled; and the peak under
-//! load, from /proc). Then the per-request overhead of the wasm engine (wasm
+//! and the peak under load, from /proc; the measured server is a restart, since the first start
+//! may have compiled the components). Then the per-request overhead of the wasm engine (wasm
 //! minus native p50 at concurrency 1) and, after stopping both, the time from starting
-//! host-runner to its first response with a warm compilation cache (the first start of the run
-//! may have compiled).
+//! host-runner to its first response with a warm compilation cache.
 //!
 //! Exit status: 0 when every request got its expected status; 1 when any did not, in any round
 //! (the figures would not measure the API; the servers' logs are kept and named); 2 on a usage
