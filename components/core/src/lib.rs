@@ -21,7 +21,7 @@ pub use http;
 pub use problem::{problem_response, InternalError};
 pub use router::Route;
 
-use http::{header, HeaderValue, Method};
+use http::{header, Method};
 
 use problem::{ApiError, ApiResult};
 use resource::handlers;
@@ -77,12 +77,7 @@ pub struct RouteTemplate(pub &'static str);
 
 /// Serves one request. Never panics on any input; every error is a problem document.
 pub async fn handle<S: SqlStore, K: KvStore>(req: Request, sql: &S, kv: &K, config: &Config) -> Response {
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .filter(|v| !v.is_empty() && v.len() <= 200)
-        .cloned()
-        .unwrap_or_else(|| HeaderValue::from_str(&clock::new_id()).expect("a UUID is a valid header value"));
+    let request_id = request::client_request_id(req.headers()).unwrap_or_else(request::new_request_id);
     let route = router::route(req.uri().path());
     let is_head = req.method() == Method::HEAD;
     let mut resp = match &route {

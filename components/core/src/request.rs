@@ -1,10 +1,21 @@
-//! Reading requests: content types, JSON bodies, query strings.
+//! Reading requests: request ids, content types, JSON bodies, query strings.
 
-use http::header;
+use http::{header, HeaderMap, HeaderValue};
 use serde_json::Value as Json;
 
 use crate::problem::{ApiError, ApiResult};
 use crate::Request;
+
+/// The client's `x-request-id`, if it is one to echo (not empty, at most 200 bytes). Every
+/// answer carries this or, without one, a [`new_request_id`]; the engines' own answers too.
+pub fn client_request_id(headers: &HeaderMap) -> Option<HeaderValue> {
+    headers.get("x-request-id").filter(|v| !v.is_empty() && v.len() <= 200).cloned()
+}
+
+/// A fresh request id (a UUID).
+pub fn new_request_id() -> HeaderValue {
+    HeaderValue::from_str(&crate::clock::new_id()).expect("a UUID is a valid header value")
+}
 
 /// The media types a body may have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,4 +117,26 @@ pub fn link(path: &str, pairs: &[(String, String)]) -> String {
         ser.append_pair(k, v);
     }
     format!("{path}?{}", ser.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_request_ids_are_echoed_within_bounds() {
+        let with = |id: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-request-id", HeaderValue::from_str(id).unwrap());
+            client_request_id(&headers)
+        };
+        assert_eq!(with("abc-123").unwrap(), "abc-123");
+        assert_eq!(with(&"a".repeat(200)).unwrap().len(), 200);
+        assert!(with(&"a".repeat(201)).is_none());
+        assert!(with("").is_none());
+        assert!(client_request_id(&HeaderMap::new()).is_none());
+        let made = new_request_id();
+        assert!(crate::clock::canonical_uuid(made.to_str().unwrap()).is_some());
+        assert_ne!(made, new_request_id());
+    }
 }

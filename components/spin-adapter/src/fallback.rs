@@ -35,12 +35,13 @@ pub(crate) fn bad_request(detail: &str) -> http::Response<Vec<u8>> {
     problem(StatusCode::BAD_REQUEST, "bad-request", detail)
 }
 
-/// Echoes the client's `x-request-id`, as the core does on every answer.
+/// Echoes the client's `x-request-id` (from `spincrud_core::request::client_request_id`), as the
+/// core does on every answer.
 pub(crate) fn with_request_id(
     mut resp: http::Response<Vec<u8>>,
     request_id: Option<HeaderValue>,
 ) -> http::Response<Vec<u8>> {
-    if let Some(id) = request_id.filter(|id| !id.is_empty() && id.len() <= 200) {
+    if let Some(id) = request_id {
         resp.headers_mut().insert("x-request-id", id);
     }
     resp

@@ -15,6 +15,7 @@
 use spin_sdk::http::{
     Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
+use spincrud_core::request::client_request_id;
 use wasi::io::streams::StreamError;
 
 use crate::http::{self, HeaderName, HeaderValue};
@@ -24,7 +25,7 @@ use crate::{fallback, settings};
 pub async fn handle_incoming(req: IncomingRequest, out: ResponseOutparam) {
     let headers = request_headers(&req);
     // For the answers given before the core runs, which echo it as the core does.
-    let request_id = headers.get("x-request-id").cloned();
+    let request_id = client_request_id(&headers);
     let resp = match settings::config() {
         Ok(config) => match read_request(req, headers, config.body_limit) {
             Ok(req) => crate::serve_with(req, &config).await,

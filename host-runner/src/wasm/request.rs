@@ -20,6 +20,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use spincrud_core::http::header::HOST;
 use spincrud_core::http::{HeaderName, HeaderValue, StatusCode, Uri};
+use spincrud_core::request::{client_request_id, new_request_id};
 use spincrud_core::{InternalError, RouteTemplate};
 use tracing::{info, warn};
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -40,7 +41,7 @@ pub async fn handle(engine: &WasmEngine, req: spincrud_core::Request) -> spincru
     let template = spincrud_core::router::route(&path).map_or("unmatched", |r| r.template);
     // The client's id; the component echoes it (or makes one, as the core does), so the host
     // makes one only for an answer of its own.
-    let client_id = req.headers().get("x-request-id").filter(|v| !v.is_empty() && v.len() <= 200).cloned();
+    let client_id = client_request_id(req.headers());
 
     let mut resp = match engine.router.route(&path) {
         // spin.toml's catch-all `/...` makes this unreachable for spincrud; Spin answers 404.
@@ -160,10 +161,6 @@ async fn run(engine: &WasmEngine, component: &LoadedComponent, m: &RouteMatch<'_
     resp.headers_mut().insert("x-request-id", request_id);
     resp.extensions_mut().insert(InternalError(cause));
     resp
-}
-
-fn new_request_id() -> HeaderValue {
-    HeaderValue::from_str(&spincrud_core::clock::new_id()).expect("a UUID is a valid header value")
 }
 
 fn is_interrupt(e: &wasmtime::Error) -> bool {
