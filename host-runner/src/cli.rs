@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -53,6 +54,11 @@ pub struct StoreArgs {
     /// Connections per store pool.
     #[arg(long, env = "POOL_SIZE", default_value_t = 16)]
     pub pool_size: u32,
+    /// Longest wait for a PostgreSQL or Redis connection (a free pool slot or a new connection):
+    /// past it the request answers 503, and while the store stays down requests answer 503 at
+    /// once. A duration: `500ms`, `2s`.
+    #[arg(long, env = "STORE_TIMEOUT", default_value = "500ms", value_parser = parse_duration)]
+    pub store_timeout: Duration,
 }
 
 impl StoreArgs {
@@ -63,6 +69,7 @@ impl StoreArgs {
             redis_url: non_empty(&self.redis_url),
             data_dir: self.data_dir.clone(),
             pool_size: self.pool_size.max(1),
+            timeout: self.store_timeout,
         }
     }
 }
@@ -101,7 +108,79 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value_t = 20)]
     pub shutdown_timeout: u64,
+    /// Deadlines and limits of client connections.
+    #[command(flatten)]
+    pub http: HttpArgs,
     /// The wasm engine's settings (last: they get their own --help heading).
     #[command(flatten)]
     pub wasm: crate::wasm::WasmArgs,
+}
+
+/// How long clients may take, and how many may be connected: slow or idle clients must not hold
+/// the server's memory and file descriptors.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Client connections")]
+pub struct HttpArgs {
+    /// Deadline for a request's head (request line and headers), from its first byte; a new
+    /// connection must send its first request within it too. Past it the connection is closed.
+    #[arg(long, env = "HEADER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// Deadline for a request's body, once its head has arrived: past it the answer is 408.
+    #[arg(long, env = "BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// How long a kept-alive connection may stay idle between requests before it is closed.
+    #[arg(long, env = "KEEP_ALIVE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub keep_alive_timeout: Duration,
+    /// Open client connections at most; more wait in the listen backlog until one closes.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Largest request head (request line and headers) in bytes; larger ones get 431.
+    #[arg(long, env = "MAX_HEADER_BYTES", default_value_t = 64 * 1024)]
+    pub max_header_bytes: usize,
+}
+
+/// A duration: a number with a unit (`ms`, `s`, `m`), or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration such as `500ms`, `30s` or `2m`"))?;
+    let seconds = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        other => return Err(format!("unknown unit `{other}` in `{text}`: use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3h").is_err());
+    }
+
+    /// The connection deadlines default to at most a minute, and the store timeout to well
+    /// under the second a Kubernetes probe waits.
+    #[test]
+    fn defaults_are_bounded() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["host-runner", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        for d in [args.http.header_timeout, args.http.body_timeout, args.http.keep_alive_timeout] {
+            assert!(d > Duration::ZERO && d <= Duration::from_secs(60), "{d:?}");
+        }
+        assert!(args.stores.store_timeout < Duration::from_secs(1));
+        assert!(args.http.max_connections > 0);
+    }
 }

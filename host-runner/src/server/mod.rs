@@ -1,6 +1,9 @@
-//! The HTTP server: reads each request (within the body limit), hands it to the engine — the
-//! core compiled in (native) or the Spin components in wasmtime (wasm) — and logs and counts it
-//! the same way for both.
+//! The HTTP server: reads each request (within the body limit and its deadline), hands it to
+//! the engine — the core compiled in (native) or the Spin components in wasmtime (wasm) — and logs
+//! and counts it the same way for both. Connections and their deadlines: `connections`.
+
+mod connections;
+mod io;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,9 +15,12 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use metrics_exporter_prometheus::PrometheusHandle;
 use spincrud_core::http::{header, HeaderValue, Method, StatusCode};
 use spincrud_core::{Config, InternalError, RouteTemplate};
+use spincrud_core::UnavailableCause;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::{error, info, warn};
+
+use connections::ConnLimits;
 
 use crate::cli::{self, ServeArgs};
 use crate::stores::Stores;
@@ -25,6 +31,8 @@ struct AppState {
     config: Config,
     metrics: PrometheusHandle,
     engine: Engine,
+    /// How long a request's body may take to arrive.
+    body_timeout: Duration,
 }
 
 /// Which engine answers a request: the only thing that differs between them.
@@ -67,7 +75,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await?,
         ),
     };
-    let state = Arc::new(AppState { stores, config, metrics, engine });
+    let state = Arc::new(AppState { stores, config, metrics, engine, body_timeout: args.http.body_timeout });
     let app = Router::new()
         .fallback(handle)
         .with_state(state.clone())
@@ -77,20 +85,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             to_axum(spincrud_core::problem_response(StatusCode::INTERNAL_SERVER_ERROR, "The server could not complete the request."))
         }));
 
+    let limits = ConnLimits {
+        header_timeout: args.http.header_timeout,
+        keep_alive_timeout: args.http.keep_alive_timeout,
+        max_connections: args.http.max_connections,
+        max_head_bytes: args.http.max_header_bytes,
+    };
+    connections::raise_open_file_limit(limits.max_connections);
     let listener = TcpListener::bind(args.listen).await?;
     info!(addr = %listener.local_addr()?, engine = ?args.engine, "listening");
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(async move {
+    let shutdown = async {
         shutdown_signal().await;
         info!("shutting down: no new connections, finishing in-flight requests");
-        let _ = stopping_tx.send(());
-    });
+    };
     let grace = Duration::from_secs(args.shutdown_timeout);
-    tokio::select! {
-        result = server => result?,
-        _ = async { if stopping_rx.await.is_ok() { tokio::time::sleep(grace).await } else { std::future::pending().await } } => {
-            warn!(seconds = args.shutdown_timeout, "in-flight requests did not finish in time");
-        }
+    if !connections::serve(listener, app, limits, shutdown, grace).await {
+        warn!(seconds = args.shutdown_timeout, "in-flight requests did not finish in time");
     }
     if let Engine::Wasm(engine) = &state.engine {
         engine.close().await;
@@ -109,7 +119,8 @@ async fn shutdown_signal() {
     }
 }
 
-/// Every request: read the body within the limit, run the core, log and count.
+/// Every request: read the body within the limit and the deadline, run the engine, log and
+/// count.
 async fn handle(State(state): State<Arc<AppState>>, req: axum::extract::Request) -> axum::response::Response {
     let started = Instant::now();
     let (mut parts, body) = req.into_parts();
@@ -119,16 +130,23 @@ async fn handle(State(state): State<Arc<AppState>>, req: axum::extract::Request)
         metrics_response(&state, &method)
     } else {
         let limit = state.config.body_limit;
-        let body = match Limited::new(body, limit).collect().await {
-            Ok(collected) => collected.to_bytes().to_vec(),
-            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+        let body = match tokio::time::timeout(state.body_timeout, Limited::new(body, limit).collect()).await {
+            Ok(Ok(collected)) => collected.to_bytes().to_vec(),
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
                 // Let the core answer, as every engine does, from the declared length.
                 parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(limit as u64 + 1));
                 Vec::new()
             }
-            Err(_) => {
+            Ok(Err(_)) => {
                 let resp = spincrud_core::problem_response(StatusCode::BAD_REQUEST, "The request body could not be read.");
-                return log_and_count(&method, "unmatched", resp, started);
+                return log_and_count(&method, "unmatched", with_request_id(resp, &parts.headers), started);
+            }
+            Err(_) => {
+                let detail = format!("The request body did not arrive within {} seconds.", state.body_timeout.as_secs_f64());
+                let mut resp = spincrud_core::problem_response(StatusCode::REQUEST_TIMEOUT, &detail);
+                // The rest of the body may still come: the connection cannot carry another request.
+                resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return log_and_count(&method, "unmatched", with_request_id(resp, &parts.headers), started);
             }
         };
         let req = spincrud_core::http::Request::from_parts(parts, body);
@@ -136,6 +154,13 @@ async fn handle(State(state): State<Arc<AppState>>, req: axum::extract::Request)
     };
     let route = resp.extensions().get::<RouteTemplate>().map_or("/metrics", |r| r.0);
     log_and_count(&method, route, resp, started)
+}
+
+/// The client's request id on an answer of the server's own, or a new one.
+fn with_request_id(mut resp: spincrud_core::Response, headers: &spincrud_core::http::HeaderMap) -> spincrud_core::Response {
+    let id = spincrud_core::request::client_request_id(headers).unwrap_or_else(spincrud_core::request::new_request_id);
+    resp.headers_mut().insert("x-request-id", id);
+    resp
 }
 
 fn metrics_response(state: &AppState, method: &Method) -> spincrud_core::Response {
@@ -158,6 +183,9 @@ fn log_and_count(method: &Method, route: &'static str, resp: spincrud_core::Resp
     let request_id = resp.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
     if let Some(InternalError(message)) = resp.extensions().get::<InternalError>() {
         error!(request_id, route, error = %message, "internal error");
+    }
+    if let Some(UnavailableCause(cause)) = resp.extensions().get::<UnavailableCause>() {
+        warn!(request_id, route, cause = %cause, "store unavailable");
     }
     info!(method = %method, route, status, latency_ms = elapsed.as_secs_f64() * 1000.0, request_id, "request");
     metrics::record_request(route, method.as_str(), status, elapsed);
