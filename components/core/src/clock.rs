@@ -19,12 +19,9 @@ pub fn now_rfc3339() -> String {
     )
 }
 
-/// A key that sorts after every key made before it (to the microsecond), and apart from keys
-/// made at the same microsecond elsewhere: fixed-width hex of the time, then 32 random bits.
-pub fn sortable_stamp() -> String {
-    let micros = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000).max(0) as u64;
-    let random = uuid::Uuid::new_v4().as_u128() as u32;
-    format!("{micros:016x}{random:08x}")
+/// Milliseconds since the Unix epoch (for leases that expire).
+pub fn unix_millis() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// A new item id: a UUID v4.

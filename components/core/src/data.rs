@@ -1,24 +1,41 @@
-//! `/data`: meteorite-landing records in the key-value store.
+//! `/data`: meteorite-landing records in the key-value store, paged in O(page).
 //!
-//! Layout: each record lives at `data:item:<id>` as `{"position": "...", "record": {...}}`.
-//! The position is a sortable stamp (load time, a random tiebreak, the index in the load), so
-//! dataset order needs no shared list: Spin's key-value interface has no atomic update, and a
-//! shared order key would lose records when two loads race. An upsert keeps the position a record
-//! already has; new ids sort after everything loaded before. A load validates every record before
-//! it writes any, so a failed load stores nothing.
+//! Layout (every key starts with `data:`):
+//! - `data:item:<id>` — `{"slot": n, "record": {...}}`: a record and its place in dataset order.
+//! - `data:slots:<c>` — the ids at slots `c·256 … c·256+255`, `null` where a record was deleted.
+//! - `data:meta` — `{"next": n, "live": [k₀, k₁, …]}`: the next free slot and how many records
+//!   each chunk of 256 slots holds.
+//! - `data:lease` — which request may change the layout now (see [`lease`]).
+//!
+//! Dataset order is slot order; positions (`start`) count only live records, so they stay dense
+//! after a delete. A page reads `data:meta`, finds the chunk that holds position `start` from the
+//! live counts, reads that chunk (and the next ones the page spans) and then the page's records:
+//! three batched store calls whatever the dataset's size. An upsert keeps a record's slot; a new
+//! id takes the next slot, after everything loaded before.
+//!
+//! Writers (loads, deletes, clear) hold the lease, one at a time, so concurrent loads queue
+//! rather than overwrite each other's chunks; readers never wait. A writer writes records first
+//! and the chunks and meta last, in one batch: a reader sees the layout before or after a
+//! change, and a writer that dies midway leaves at most records that no chunk names, which the
+//! next load of those ids puts back in place. A load validates every record before it writes
+//! any, so a failed load stores nothing.
+
+use std::collections::{BTreeMap, HashMap};
 
 use http::{header, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value as Json};
 
-use crate::clock;
 use crate::conditional::{check_if_match, etag, not_modified};
 use crate::problem::{ApiError, ApiResult, FieldError};
 use crate::request::{content_type, json_body, link, BodyType, Query};
+use crate::resource::field::NUL_MESSAGE;
 use crate::resource::handlers::next_page;
 use crate::response::{self, set_header, Response};
 use crate::store::{KvStore, StoreError};
 use crate::Request;
+
+mod lease;
 
 /// The record's fields, in the order they are stored and answered.
 pub const FIELDS: [&str; 7] = ["id", "name", "recclass", "mass (g)", "reclat", "reclong", "GeoLocation"];
@@ -26,26 +43,168 @@ pub const FIELDS: [&str; 7] = ["id", "name", "recclass", "mass (g)", "reclat", "
 /// The dataset `POST /data` loads when it has no body.
 pub const BUNDLED: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/Meteorite_Landings.json"));
 
+/// Every key of the collection starts with this.
+pub const PREFIX: &str = "data:";
 const ITEM_PREFIX: &str = "data:item:";
+const META_KEY: &str = "data:meta";
+const CHUNK_PREFIX: &str = "data:slots:";
+/// Slots per chunk key.
+pub const CHUNK: u64 = 256;
 
 fn item_key(id: &str) -> String {
     format!("{ITEM_PREFIX}{id}")
 }
 
-/// What one key holds.
+fn chunk_key(c: u64) -> String {
+    format!("{CHUNK_PREFIX}{c}")
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Other(format!("{what} is not readable: {e}"))
+}
+
+/// What `data:item:<id>` holds.
 #[derive(Serialize, Deserialize)]
 struct Entry {
-    position: String,
+    /// `None` only in the layout before slots (see [`Meta::upgrade`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slot: Option<u64>,
+    /// The layout before slots ordered records by this stamp.
+    #[serde(default, skip_serializing)]
+    position: Option<String>,
     record: Map<String, Json>,
 }
 
 impl Entry {
     fn decode(bytes: &[u8]) -> Result<Entry, StoreError> {
-        serde_json::from_slice(bytes).map_err(|e| StoreError::Other(format!("a /data entry is not readable: {e}")))
+        serde_json::from_slice(bytes).map_err(|e| corrupt("a /data record", e))
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an entry always serializes")
     }
 
     fn record_bytes(&self) -> Vec<u8> {
         response::json_bytes(&Json::Object(self.record.clone()))
+    }
+}
+
+/// What `data:meta` holds.
+#[derive(Serialize, Deserialize, Default, Debug, Clone, PartialEq)]
+struct Meta {
+    /// The next slot a new id takes.
+    next: u64,
+    /// Live records per chunk.
+    live: Vec<u64>,
+}
+
+impl Meta {
+    async fn read<K: KvStore>(kv: &K) -> Result<Option<Meta>, StoreError> {
+        kv.get(META_KEY).await?.map(|bytes| serde_json::from_slice(&bytes).map_err(|e| corrupt("data:meta", e))).transpose()
+    }
+
+    fn total(&self) -> u64 {
+        self.live.iter().sum()
+    }
+
+    fn count(&mut self, slot: u64, delta: i64) {
+        let c = (slot / CHUNK) as usize;
+        if self.live.len() <= c {
+            self.live.resize(c + 1, 0);
+        }
+        self.live[c] = self.live[c].saturating_add_signed(delta);
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("meta always serializes")
+    }
+
+    /// The meta of the collection, creating it (under the lease) when there is none: an empty
+    /// collection, or records of the layout before slots, which get slots in their old order.
+    async fn get_or_create<K: KvStore>(kv: &K) -> ApiResult<Meta> {
+        if let Some(meta) = Meta::read(kv).await? {
+            return Ok(meta);
+        }
+        let held = lease::acquire(kv).await?;
+        let result = async {
+            if let Some(meta) = Meta::read(kv).await? {
+                return Ok(meta);
+            }
+            Meta::upgrade(kv).await
+        }
+        .await;
+        lease::release(kv, held).await;
+        result
+    }
+
+    /// Gives the records of the layout before slots (ordered by their `position` stamps) slots,
+    /// and writes the chunks and meta. Run once, under the lease, when there is no meta.
+    async fn upgrade<K: KvStore>(kv: &K) -> ApiResult<Meta> {
+        let keys = kv.keys(ITEM_PREFIX).await?;
+        let mut old = Vec::with_capacity(keys.len());
+        for (key, bytes) in keys.iter().zip(kv.get_many(&keys).await?) {
+            if let Some(bytes) = bytes {
+                old.push((key.clone(), Entry::decode(&bytes)?));
+            }
+        }
+        old.sort_by(|a, b| a.1.position.cmp(&b.1.position));
+        let mut meta = Meta::default();
+        let mut chunks = Chunks::default();
+        let mut items = Vec::with_capacity(old.len());
+        for (key, mut entry) in old {
+            let slot = meta.next;
+            meta.next += 1;
+            meta.count(slot, 1);
+            let id = key[ITEM_PREFIX.len()..].to_owned();
+            chunks.set(slot, Some(id));
+            entry.slot = Some(slot);
+            items.push((key, entry.encode()));
+        }
+        kv.set_many(&items).await?;
+        let mut layout = chunks.entries();
+        layout.push((META_KEY.to_owned(), meta.encode()));
+        kv.set_many(&layout).await?;
+        Ok(meta)
+    }
+}
+
+/// Chunks of slots being read or changed, by chunk index.
+#[derive(Default)]
+struct Chunks(BTreeMap<u64, Vec<Option<String>>>);
+
+impl Chunks {
+    /// Reads the chunks `wanted` that are not here yet.
+    async fn load<K: KvStore>(&mut self, kv: &K, wanted: impl IntoIterator<Item = u64>) -> Result<(), StoreError> {
+        let missing: Vec<u64> = wanted.into_iter().filter(|c| !self.0.contains_key(c)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = missing.iter().map(|c| chunk_key(*c)).collect();
+        for (c, bytes) in missing.into_iter().zip(kv.get_many(&keys).await?) {
+            let ids = match bytes {
+                Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| corrupt("a /data chunk", e))?,
+                None => Vec::new(),
+            };
+            self.0.insert(c, ids);
+        }
+        Ok(())
+    }
+
+    fn get(&self, slot: u64) -> Option<&str> {
+        self.0.get(&(slot / CHUNK))?.get((slot % CHUNK) as usize)?.as_deref()
+    }
+
+    fn set(&mut self, slot: u64, id: Option<String>) {
+        let ids = self.0.entry(slot / CHUNK).or_default();
+        let i = (slot % CHUNK) as usize;
+        if ids.len() <= i {
+            ids.resize(i + 1, None);
+        }
+        ids[i] = id;
+    }
+
+    fn entries(&self) -> Vec<(String, Vec<u8>)> {
+        self.0.iter().map(|(c, ids)| (chunk_key(*c), serde_json::to_vec(ids).expect("ids serialize"))).collect()
     }
 }
 
@@ -64,8 +223,8 @@ pub async fn load<K: KvStore>(kv: &K, req: &Request) -> ApiResult<Response> {
 
 /// Records checked and ready to write: every one is valid, or none is kept.
 pub struct Records {
-    /// `(id, position for a new id, record)`, one per distinct id, in dataset order.
-    records: Vec<(String, String, Map<String, Json>)>,
+    /// `(id, record)`, one per distinct id, in dataset order.
+    records: Vec<(String, Map<String, Json>)>,
     /// How many records the load had, repeats included.
     pub count: usize,
 }
@@ -75,19 +234,17 @@ impl Records {
         let Json::Array(items) = body else {
             return Err(ApiError::Validation("The body must be an array of records.".into(), vec![FieldError::new("", "must be an array")]));
         };
-        let stamp = clock::sortable_stamp();
         let mut errors = Vec::new();
-        let mut records: Vec<(String, String, Map<String, Json>)> = Vec::with_capacity(items.len());
-        let mut positions: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut records: Vec<(String, Map<String, Json>)> = Vec::with_capacity(items.len());
+        let mut positions: HashMap<String, usize> = HashMap::new();
         for (i, item) in items.iter().enumerate() {
             match normalize(item, i) {
                 // A repeated id keeps its first position and its last value.
                 Ok((id, record)) => match positions.get(&id) {
-                    Some(&at) => records[at].2 = record,
+                    Some(&at) => records[at].1 = record,
                     None => {
                         positions.insert(id.clone(), records.len());
-                        let position = format!("{stamp}{:08x}", records.len());
-                        records.push((id, position, record));
+                        records.push((id, record));
                     }
                 },
                 Err(e) => errors.extend(e),
@@ -109,30 +266,73 @@ impl Records {
         self.records.is_empty()
     }
 
-    /// Splits into batches of at most `size` records (keeping their positions), for loads that
-    /// report progress.
+    /// Splits into batches of at most `size` records, in order, for loads that report progress.
     pub fn batches(self, size: usize) -> Vec<Records> {
         self.records.chunks(size.max(1)).map(|chunk| Records { records: chunk.to_vec(), count: chunk.len() }).collect()
     }
 
-    /// Writes the records; one that exists already keeps its position.
-    pub async fn store<K: KvStore>(&self, kv: &K) -> Result<(), StoreError> {
+    /// Writes the records, under the lease: an id that is in place keeps its slot, others take
+    /// the next ones.
+    pub async fn store<K: KvStore>(&self, kv: &K) -> ApiResult<()> {
         if self.records.is_empty() {
             return Ok(());
         }
-        let keys: Vec<String> = self.records.iter().map(|(id, _, _)| item_key(id)).collect();
-        let existing = kv.get_many(&keys).await?;
-        let mut entries = Vec::with_capacity(keys.len());
-        for ((key, (_, position, record)), old) in keys.into_iter().zip(&self.records).zip(existing) {
-            let position = match old.map(|bytes| Entry::decode(&bytes)) {
-                Some(Ok(old)) => old.position,
-                _ => position.clone(),
-            };
-            let entry = Entry { position, record: record.clone() };
-            let bytes = serde_json::to_vec(&entry).map_err(|e| StoreError::Other(e.to_string()))?;
-            entries.push((key, bytes));
+        let mut meta = Meta::get_or_create(kv).await?;
+        let held = lease::acquire(kv).await?;
+        let result = async {
+            // Another writer may have changed it before the lease was ours.
+            meta = Meta::read(kv).await?.unwrap_or(meta);
+            self.write(kv, &mut meta).await
         }
-        kv.set_many(&entries).await
+        .await;
+        lease::release(kv, held).await;
+        result
+    }
+
+    async fn write<K: KvStore>(&self, kv: &K, meta: &mut Meta) -> ApiResult<()> {
+        let keys: Vec<String> = self.records.iter().map(|(id, _)| item_key(id)).collect();
+        let mut old_slots = Vec::with_capacity(keys.len());
+        for bytes in kv.get_many(&keys).await? {
+            old_slots.push(match bytes {
+                Some(bytes) => Entry::decode(&bytes)?.slot,
+                None => None,
+            });
+        }
+        // A slot counts only if its chunk names the id (a writer may have died before writing
+        // the chunk): such records are placed anew.
+        let mut chunks = Chunks::default();
+        chunks.load(kv, old_slots.iter().flatten().map(|slot| slot / CHUNK)).await?;
+        let mut slots = Vec::with_capacity(keys.len());
+        let mut fresh = Vec::new();
+        for ((id, _), old) in self.records.iter().zip(&old_slots) {
+            match old {
+                Some(slot) if chunks.get(*slot) == Some(id.as_str()) => slots.push(*slot),
+                _ => {
+                    let slot = meta.next;
+                    meta.next += 1;
+                    fresh.push((slot, id.clone()));
+                    slots.push(slot);
+                }
+            }
+        }
+        chunks.load(kv, fresh.iter().map(|(slot, _)| slot / CHUNK)).await?;
+        let mut touched = std::collections::BTreeSet::new();
+        for (slot, id) in fresh {
+            chunks.set(slot, Some(id));
+            meta.count(slot, 1);
+            touched.insert(slot / CHUNK);
+        }
+        let items: Vec<(String, Vec<u8>)> = keys
+            .into_iter()
+            .zip(&self.records)
+            .zip(slots)
+            .map(|((key, (_, record)), slot)| (key, Entry { slot: Some(slot), position: None, record: record.clone() }.encode()))
+            .collect();
+        kv.set_many(&items).await?;
+        let mut layout: Vec<(String, Vec<u8>)> = chunks.entries().into_iter().filter(|(key, _)| touched.iter().any(|c| *key == chunk_key(*c))).collect();
+        layout.push((META_KEY.to_owned(), meta.encode()));
+        kv.set_many(&layout).await?;
+        Ok(())
     }
 }
 
@@ -155,6 +355,7 @@ fn normalize(record: &Json, index: usize) -> Result<(String, Map<String, Json>),
             Some(Json::String(s)) if name == "id" && s.is_empty() => {
                 errors.push(FieldError::new(format!("[{index}].id"), "must not be empty"));
             }
+            Some(Json::String(s)) if s.contains('\0') => errors.push(FieldError::new(format!("[{index}].{name}"), NUL_MESSAGE)),
             Some(Json::String(s)) => {
                 out.insert(name.to_string(), Json::String(s.clone()));
             }
@@ -168,18 +369,6 @@ fn normalize(record: &Json, index: usize) -> Result<(String, Map<String, Json>),
     Ok((id, out))
 }
 
-/// Every record, in dataset order.
-async fn all_entries<K: KvStore>(kv: &K) -> Result<Vec<Entry>, StoreError> {
-    let keys = kv.keys(ITEM_PREFIX).await?;
-    let mut entries = Vec::with_capacity(keys.len());
-    // A key deleted between listing and reading is simply gone.
-    for bytes in kv.get_many(&keys).await?.into_iter().flatten() {
-        entries.push(Entry::decode(&bytes)?);
-    }
-    entries.sort_by(|a, b| a.position.cmp(&b.position));
-    Ok(entries)
-}
-
 /// `GET /data`: records in dataset order from `start`, at most `limit` of them.
 pub async fn list<K: KvStore>(kv: &K, req: &Request) -> ApiResult<Response> {
     let query = Query::parse(req)?;
@@ -188,29 +377,80 @@ pub async fn list<K: KvStore>(kv: &K, req: &Request) -> ApiResult<Response> {
     }
     let start = query.count("start", 0, None)?;
     let limit = query.count("limit", u64::MAX, None)?;
-    let entries = all_entries(kv).await?;
-    let total = entries.len() as u64;
-    let from = start.min(total) as usize;
-    let to = (from as u64).saturating_add(limit).min(total) as usize;
-    let mut body = Vec::with_capacity((to - from) * 160 + 2);
+    let meta = Meta::get_or_create(kv).await?;
+    let total = meta.total();
+    let from = start.min(total);
+    let want = limit.min(total - from);
+    let records = page(kv, &meta, from, want).await?;
+    let to = from + records.len() as u64;
+    let mut body = Vec::with_capacity(records.len() * 160 + 2);
     body.push(b'[');
-    for (i, entry) in entries[from..to].iter().enumerate() {
+    for (i, record) in records.iter().enumerate() {
         if i > 0 {
             body.push(b',');
         }
-        body.extend_from_slice(&entry.record_bytes());
+        body.extend_from_slice(record);
     }
     body.push(b']');
     let mut resp = response::bytes(StatusCode::OK, body);
     set_header(&mut resp, header::HeaderName::from_static("x-total-count"), &total.to_string());
-    if query.get("limit").is_some() && limit > 0 && (to as u64) < total {
-        let next = next_page(query.pairs(), &[("start", to as u64), ("limit", limit)]);
+    if query.get("limit").is_some() && limit > 0 && to < total {
+        let next = next_page(query.pairs(), &[("start", to), ("limit", limit)]);
         set_header(&mut resp, header::LINK, &format!("<{}>; rel=\"next\"", link(req.uri().path(), &next)));
     }
     Ok(resp)
 }
 
+/// The records at positions `from .. from + want`, as JSON.
+async fn page<K: KvStore>(kv: &K, meta: &Meta, from: u64, want: u64) -> ApiResult<Vec<Vec<u8>>> {
+    if want == 0 {
+        return Ok(Vec::new());
+    }
+    // The chunk that holds position `from`, and how many live records of it come before.
+    let mut first = 0;
+    let mut before = 0;
+    while first < meta.live.len() && before + meta.live[first] <= from {
+        before += meta.live[first];
+        first += 1;
+    }
+    // The chunks the page spans, by their live counts.
+    let mut last = first;
+    let mut covered = 0;
+    while last < meta.live.len() && covered < (from - before) + want {
+        covered += meta.live[last];
+        last += 1;
+    }
+    let mut chunks = Chunks::default();
+    chunks.load(kv, first as u64..last as u64).await?;
+    let mut skip = from - before;
+    let mut picked = Vec::with_capacity(want.min(4096) as usize);
+    'chunks: for ids in chunks.0.values() {
+        for (offset, id) in ids.iter().enumerate() {
+            let Some(id) = id else { continue };
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            picked.push((id.clone(), offset));
+            if picked.len() as u64 == want {
+                break 'chunks;
+            }
+        }
+    }
+    let keys: Vec<String> = picked.iter().map(|(id, _)| item_key(id)).collect();
+    let mut records = Vec::with_capacity(keys.len());
+    // A record deleted since its chunk was read is simply gone.
+    for bytes in kv.get_many(&keys).await?.into_iter().flatten() {
+        records.push(Entry::decode(&bytes)?.record_bytes());
+    }
+    Ok(records)
+}
+
 async fn get_entry<K: KvStore>(kv: &K, id: &str) -> ApiResult<Entry> {
+    // No record can have an id with U+0000 (loads refuse it).
+    if id.contains('\0') {
+        return Err(not_found());
+    }
     let bytes = kv.get(&item_key(id)).await?.ok_or_else(not_found)?;
     Ok(Entry::decode(&bytes)?)
 }
@@ -230,22 +470,56 @@ pub async fn get<K: KvStore>(kv: &K, id: &str, req: &Request) -> ApiResult<Respo
     Ok(resp)
 }
 
-/// `DELETE /data/{id}`.
+/// `DELETE /data/{id}`: the record's slot is emptied first (so no chunk names a missing
+/// record), then the record goes.
 pub async fn delete<K: KvStore>(kv: &K, id: &str, req: &Request) -> ApiResult<Response> {
     let entry = get_entry(kv, id).await?;
     check_if_match(req, Some(&etag(0, &entry.record_bytes())))?;
-    kv.delete(&item_key(id)).await?;
-    Ok(response::no_content())
+    let mut meta = Meta::get_or_create(kv).await?;
+    let held = lease::acquire(kv).await?;
+    let result = async {
+        meta = Meta::read(kv).await?.unwrap_or(meta);
+        let entry = get_entry(kv, id).await?;
+        check_if_match(req, Some(&etag(0, &entry.record_bytes())))?;
+        if let Some(slot) = entry.slot {
+            let mut chunks = Chunks::default();
+            chunks.load(kv, [slot / CHUNK]).await?;
+            if chunks.get(slot) == Some(id) {
+                chunks.set(slot, None);
+                meta.count(slot, -1);
+                let mut layout = chunks.entries();
+                layout.push((META_KEY.to_owned(), meta.encode()));
+                kv.set_many(&layout).await?;
+            }
+        }
+        kv.delete(&item_key(id)).await?;
+        Ok(response::no_content())
+    }
+    .await;
+    lease::release(kv, held).await;
+    result
 }
 
-/// `DELETE /data`: every record.
+/// `DELETE /data`: every record, chunk and the meta (whatever a failed writer left too).
 pub async fn clear<K: KvStore>(kv: &K) -> ApiResult<Response> {
-    for key in kv.keys(ITEM_PREFIX).await? {
-        kv.delete(&key).await?;
+    let held = lease::acquire(kv).await?;
+    let result = async {
+        let mut keys = kv.keys(PREFIX).await?;
+        keys.retain(|k| k != lease::KEY);
+        for batch in keys.chunks(1000) {
+            kv.delete_many(batch).await?;
+        }
+        kv.set(META_KEY, &Meta::default().encode()).await?;
+        Ok(response::no_content())
     }
-    Ok(response::no_content())
+    .await;
+    lease::release(kv, held).await;
+    result
 }
 
 fn not_found() -> ApiError {
     ApiError::NotFound("No record has this id.".into())
 }
+
+#[cfg(test)]
+mod tests;

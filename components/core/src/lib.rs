@@ -18,7 +18,7 @@ pub mod router;
 pub mod store;
 
 pub use http;
-pub use problem::{problem_response, InternalError};
+pub use problem::{problem_response, InternalError, UnavailableCause};
 pub use router::Route;
 
 use http::{header, Method};

@@ -17,19 +17,23 @@ pub fn hello() -> Response {
     response::json(StatusCode::OK, &json!({ "message": "Hello from spincrud!" }))
 }
 
-/// `GET /readyz`: both stores answer a trivial request.
+/// `GET /readyz`: the SQL store could run a write (see [`SqlStore::check_ready`]) and the
+/// key-value store answers. The causes of a failure go to the engine's log, not the client.
 pub async fn readyz<S: SqlStore, K: KvStore>(sql: &S, kv: &K) -> ApiResult<Response> {
-    let sql_ok = sql.query("SELECT 1", &[]).await.is_ok();
-    let kv_ok = kv.get("readyz:probe").await.is_ok();
-    let status = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let checks = json!({ "sql": status(sql_ok), "kv": status(kv_ok) });
-    if sql_ok && kv_ok {
-        return Ok(response::json(StatusCode::OK, &json!({ "status": "ready", "checks": checks })));
-    }
-    let failed = match (sql_ok, kv_ok) {
-        (false, false) => "The SQL store and the key-value store are unavailable.",
-        (false, true) => "The SQL store is unavailable.",
-        _ => "The key-value store is unavailable.",
+    let sql_result = sql.check_ready().await;
+    let kv_result = kv.get("readyz:probe").await.map(drop);
+    let status = |r: &Result<(), _>| if r.is_ok() { "ok" } else { "unavailable" };
+    let checks = json!({ "sql": status(&sql_result), "kv": status(&kv_result) });
+    let detail = match (&sql_result, &kv_result) {
+        (Ok(()), Ok(())) => return Ok(response::json(StatusCode::OK, &json!({ "status": "ready", "checks": checks }))),
+        (Err(_), Err(_)) => "The SQL store and the key-value store are unavailable.",
+        (Err(_), Ok(())) => "The SQL store is unavailable.",
+        (Ok(()), Err(_)) => "The key-value store is unavailable.",
     };
-    Err(ApiError::Unavailable(json!({ "detail": failed, "checks": checks })))
+    let cause = [("sql", sql_result), ("kv", kv_result)]
+        .into_iter()
+        .filter_map(|(store, r)| r.err().map(|e| format!("{store}: {e}")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(ApiError::Unavailable { extra: json!({ "detail": detail, "checks": checks }), cause: Some(cause) })
 }

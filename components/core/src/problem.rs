@@ -44,7 +44,10 @@ pub enum ApiError {
     ContentTooLarge(usize),
     UnsupportedMediaType(String),
     Validation(String, Vec<FieldError>),
-    Unavailable(Json),
+    /// `503` with `Retry-After`. The body gets `extra`'s members; `cause` (a store's own error
+    /// text, which may name hosts) goes to the engine's log via [`UnavailableCause`], never to
+    /// the client.
+    Unavailable { extra: Json, cause: Option<String> },
     /// The message goes to the engine's log (via [`InternalError`]), never to the client.
     Internal(String),
 }
@@ -53,14 +56,18 @@ pub enum ApiError {
 #[derive(Debug, Clone)]
 pub struct InternalError(pub String);
 
+/// Attached to a `503` response: why the store was unavailable (for the engine's log or the
+/// component's stderr, never for the client).
+#[derive(Debug, Clone)]
+pub struct UnavailableCause(pub String);
+
+/// Seconds a client is asked to wait after a `503`.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => {
-                // The message may name hosts: it is not for the client.
-                let _ = m;
-                ApiError::Unavailable(json!({ "detail": "A backing store is unavailable; try again later." }))
-            }
+            StoreError::Unavailable(m) => ApiError::unavailable("A backing store is unavailable; try again later.", Some(m)),
             StoreError::Conflict(_) => ApiError::Conflict("The item conflicts with an existing one.".into(), vec![]),
             StoreError::Other(m) => ApiError::Internal(m),
         }
@@ -68,6 +75,11 @@ impl From<StoreError> for ApiError {
 }
 
 impl ApiError {
+    /// A `503` whose body says `detail`.
+    pub fn unavailable(detail: &str, cause: Option<String>) -> ApiError {
+        ApiError::Unavailable { extra: json!({ "detail": detail }), cause }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -79,7 +91,7 @@ impl ApiError {
             ApiError::ContentTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(..) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -115,12 +127,15 @@ impl ApiError {
             }
             ApiError::PreconditionFailed => "The item has changed since the given ETag; nothing was changed.".into(),
             ApiError::ContentTooLarge(limit) => format!("The request body is larger than {limit} bytes."),
-            ApiError::Unavailable(extra) => {
-                let Json::Object(extra) = extra else { unreachable!("Unavailable carries an object") };
-                for (k, v) in extra {
-                    body.insert(k, v);
+            ApiError::Unavailable { extra, cause } => {
+                if let Json::Object(extra) = extra {
+                    body.extend(extra);
                 }
-                return finish(status, body, extra_headers, None);
+                let mut resp = finish(status, body, extra_headers, None);
+                if let Some(cause) = cause {
+                    resp.extensions_mut().insert(UnavailableCause(cause));
+                }
+                return resp;
             }
             ApiError::Internal(m) => {
                 internal = Some(InternalError(m));
@@ -141,6 +156,9 @@ fn finish(
     let mut resp = http::Response::new(json_bytes(&Json::Object(body)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    }
     for (name, value) in extra_headers {
         resp.headers_mut().insert(name, value);
     }
@@ -160,11 +178,14 @@ pub fn problem_type(status: StatusCode) -> (&'static str, &'static str) {
         401 => ("unauthorized", "Unauthorized"),
         404 => ("not-found", "Not Found"),
         405 => ("method-not-allowed", "Method Not Allowed"),
+        408 => ("request-timeout", "Request Timeout"),
         409 => ("conflict", "Conflict"),
         412 => ("precondition-failed", "Precondition Failed"),
         413 => ("content-too-large", "Content Too Large"),
+        414 => ("uri-too-long", "URI Too Long"),
         415 => ("unsupported-media-type", "Unsupported Media Type"),
         422 => ("validation-error", "Unprocessable Content"),
+        431 => ("request-header-fields-too-large", "Request Header Fields Too Large"),
         503 => ("service-unavailable", "Service Unavailable"),
         504 => ("timeout", "Gateway Timeout"),
         _ => ("internal-error", "Internal Server Error"),

@@ -69,9 +69,14 @@ pub trait SqlStore {
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
     /// Runs all statements in one transaction: all of them or none. Returns the rows each changed.
     async fn transaction(&self, statements: &[Statement]) -> Result<Vec<u64>, StoreError>;
+    /// For `/readyz`: whether a write could run now, i.e. a connection answers and can open a
+    /// transaction (one left inside a transaction by an earlier request could not). Must not
+    /// take the write lock, so that it stays fast while writers queue.
+    async fn check_ready(&self) -> Result<(), StoreError>;
 }
 
-/// A key-value store, shaped like Spin's `key-value` interface.
+/// A key-value store, shaped like Spin's key-value interfaces: `fermyon:spin/key-value` and
+/// `wasi:keyvalue` (`store`, `batch`, `atomics`).
 pub trait KvStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
@@ -79,7 +84,11 @@ pub trait KvStore {
     /// Every key that starts with `prefix` (Spin: `get-keys`, filtered; Redis: `SCAN MATCH`).
     async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 
-    /// Reads many keys; stores with a batch read (Redis `MGET`) override this.
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.get(key).await?.is_some())
+    }
+
+    /// Reads many keys: the values in the order of `keys`, `None` where a key is missing.
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let mut values = Vec::with_capacity(keys.len());
         for key in keys {
@@ -88,11 +97,70 @@ pub trait KvStore {
         Ok(values)
     }
 
-    /// Writes many entries; stores with a batch write override this.
+    /// Writes many entries (not atomically: a failure may leave some written).
     async fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
         for (key, value) in entries {
             self.set(key, value).await?;
         }
         Ok(())
+    }
+
+    /// Deletes many keys (missing ones are no error).
+    async fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        for key in keys {
+            self.delete(key).await?;
+        }
+        Ok(())
+    }
+
+    /// Atomically sets `key` to `new` if its value is still `expected` (`None`: if the key does
+    /// not exist). Returns whether it did.
+    async fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<bool, StoreError>;
+
+    /// Waits `millis` before a contended key is tried again (the engine's timer: tokio in
+    /// host-runner, `wasi:clocks` in a component).
+    async fn pause(&self, millis: u64);
+}
+
+/// A [`KvStore`] in memory, for tests and tools.
+#[derive(Debug, Default)]
+pub struct MemoryKv(std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>);
+
+impl MemoryKv {
+    fn entries(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Vec<u8>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl KvStore for MemoryKv {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.entries().get(key).cloned())
+    }
+
+    async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.entries().insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.entries().remove(key);
+        Ok(())
+    }
+
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.entries().keys().filter(|k| k.starts_with(prefix)).cloned().collect())
+    }
+
+    async fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<bool, StoreError> {
+        let mut entries = self.entries();
+        if entries.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        entries.insert(key.to_owned(), new.to_vec());
+        Ok(true)
+    }
+
+    async fn pause(&self, millis: u64) {
+        std::thread::sleep(std::time::Duration::from_millis(millis));
     }
 }

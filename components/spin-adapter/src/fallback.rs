@@ -1,38 +1,21 @@
 //! The few answers given before the core can run (an unreadable request, a broken configuration).
 //!
-//! They follow the contract's problem format (`docs/contract-notes.md`) so that a client cannot
-//! tell them from the core's own problems.
+//! They are the core's own problem documents, so that a client cannot tell them apart.
 
-use crate::http::{self, header, HeaderValue, StatusCode};
-
-fn problem(status: StatusCode, slug: &str, detail: &str) -> http::Response<Vec<u8>> {
-    // `detail` is a fixed text from this crate: never a store message or a request value.
-    let body = format!(
-        r#"{{"type":"https://spincrud.dev/problems/{slug}","title":"{title}","status":{code},"detail":"{detail}"}}"#,
-        title = status.canonical_reason().unwrap_or(""),
-        code = status.as_u16(),
-    );
-    let mut resp = http::Response::new(body.into_bytes());
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    resp
-}
+use crate::http::{self, HeaderValue, StatusCode};
+use spincrud_core::problem_response as problem;
 
 /// `500`: the Spin variables do not make a valid configuration (details are in the log).
 pub(crate) fn misconfigured() -> http::Response<Vec<u8>> {
     problem(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "internal-error",
         "The server is not configured correctly.",
     )
 }
 
 /// `400`: the request could not be turned into an HTTP request the core understands.
 pub(crate) fn bad_request(detail: &str) -> http::Response<Vec<u8>> {
-    problem(StatusCode::BAD_REQUEST, "bad-request", detail)
+    problem(StatusCode::BAD_REQUEST, detail)
 }
 
 /// Echoes the client's `x-request-id` (from `spincrud_core::request::client_request_id`), as the
@@ -50,6 +33,7 @@ pub(crate) fn with_request_id(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::header;
 
     #[test]
     fn problems_are_valid_json_documents() {

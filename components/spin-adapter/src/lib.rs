@@ -50,10 +50,14 @@ pub(crate) async fn serve_with(
     let sql = SpinSql::from_variables();
     let kv = SpinKv::new();
     let resp = spincrud_core::handle(req, &sql, &kv, config).await;
-    // The client's 500 carries no internals; the cause goes to the component's stderr, which
-    // Spin (and host-runner's wasm engine, on the request's log line) keeps.
+    // The client's 500 or 503 carries no internals; the cause (for a 503, the store's own
+    // error text: a refused connection, a failed TLS handshake) goes to the component's stderr,
+    // which Spin (and host-runner's wasm engine, in its log) keeps.
     if let Some(spincrud_core::InternalError(cause)) = resp.extensions().get() {
         eprintln!("spincrud: internal error: {cause}");
+    }
+    if let Some(spincrud_core::UnavailableCause(cause)) = resp.extensions().get() {
+        eprintln!("spincrud: store unavailable: {cause}");
     }
     resp
 }

@@ -124,6 +124,10 @@ impl SqlStore for SpinSql {
         }
     }
 
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        self.conn()?.check_ready()
+    }
+
     async fn transaction(&self, statements: &[Statement]) -> Result<Vec<u64>, StoreError> {
         let conn = self.conn()?;
         // SQLite: take the write lock up front, so that two writers never deadlock upgrading
@@ -152,6 +156,15 @@ impl SqlStore for SpinSql {
 }
 
 impl Conn {
+    /// Opens a transaction without taking the write lock (SQLite's `BEGIN` is deferred), so
+    /// that a connection that cannot start one is found, and ends it.
+    fn check_ready(&self) -> Result<(), StoreError> {
+        self.run("BEGIN", &[])?;
+        let checked = self.run("SELECT 1", &[]).map(drop);
+        let ended = self.run("ROLLBACK", &[]).map(drop);
+        checked.and(ended)
+    }
+
     /// Runs one statement and returns the number of rows it changed.
     fn run(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         match self {

@@ -3,12 +3,15 @@
 //! Each backend lives in its own module; the enums here pick one at run time and implement the
 //! core's traits by delegation.
 
+mod circuit;
 mod embedded_kv;
 mod postgres;
 mod redis_kv;
 mod sqlite;
+mod write_gate;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -17,10 +20,15 @@ use spincrud_core::store::{Dialect, KvStore, Row, SqlStore, Statement, StoreErro
 pub use embedded_kv::EmbeddedKv;
 pub use postgres::Postgres;
 pub use redis_kv::RedisKv;
-pub use sqlite::Sqlite;
+pub use sqlite::{Sqlite, SqliteDb};
+pub use write_gate::{may_write, WriteTurn};
 
-/// How long a request waits for a pooled connection before the store counts as unavailable.
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a SQLite writer waits for its turn (and for SQLite's lock, held by another process)
+/// before the request answers 503. SQLite is local: a wait is a queue, not an outage.
+pub const SQLITE_PATIENCE: Duration = Duration::from_secs(5);
+
+/// The label of the key-value store the API uses (Spin's `default`).
+pub const DEFAULT_KV: &str = "default";
 
 /// Where the stores are, as configured.
 #[derive(Debug, Clone)]
@@ -29,23 +37,38 @@ pub struct StoreSettings {
     pub redis_url: Option<String>,
     pub data_dir: std::path::PathBuf,
     pub pool_size: u32,
+    /// Longest wait for a PostgreSQL or Redis connection (a pool slot or a new connection).
+    pub timeout: Duration,
 }
 
 pub enum Sql {
     Sqlite(Sqlite),
-    Postgres(Postgres),
+    /// Shared with the wasm engine's host interfaces, with its circuit breaker.
+    Postgres(Arc<Postgres>),
 }
 
+/// Where key-value data lives; shared with the wasm engine's host interfaces.
+#[derive(Clone)]
 pub enum Kv {
-    Embedded(EmbeddedKv),
-    Redis(RedisKv),
+    Embedded(Arc<EmbeddedKv>),
+    Redis(Arc<RedisKv>),
+}
+
+/// One key-value store by its label (Spin's store name): what the core's [`KvStore`] works on.
+/// The native engine has one, `default`; the wasm engine opens one per `key-value.store` or
+/// `wasi:keyvalue` bucket a component opens. Redis ignores the label (one Redis per label, as in
+/// Spin); the embedded table files rows under it.
+#[derive(Clone)]
+pub struct KvBucket {
+    pub backend: Kv,
+    pub label: String,
 }
 
 /// Both stores, opened lazily: the server starts even if PostgreSQL or Redis is down, and
 /// `/readyz` says so.
 pub struct Stores {
     pub sql: Sql,
-    pub kv: Kv,
+    pub kv: KvBucket,
 }
 
 impl Stores {
@@ -57,12 +80,13 @@ impl Stores {
         }
         let sql = match &settings.database_url {
             None => Sql::Sqlite(Sqlite::open(&settings.data_dir.join("spincrud.db"), settings.pool_size).await?),
-            Some(url) => Sql::Postgres(Postgres::connect_lazy(url, settings.pool_size)?),
+            Some(url) => Sql::Postgres(Arc::new(Postgres::connect_lazy(url, settings.pool_size, settings.timeout)?)),
         };
-        let kv = match &settings.redis_url {
-            None => Kv::Embedded(EmbeddedKv::open(&settings.data_dir.join("kv.db"), settings.pool_size).await?),
-            Some(url) => Kv::Redis(RedisKv::new(url, settings.pool_size)?),
+        let backend = match &settings.redis_url {
+            None => Kv::Embedded(Arc::new(EmbeddedKv::open(&settings.data_dir.join("kv.db"), settings.pool_size).await?)),
+            Some(url) => Kv::Redis(Arc::new(RedisKv::new(url, settings.pool_size, settings.timeout)?)),
         };
+        let kv = KvBucket { backend, label: DEFAULT_KV.to_owned() };
         Ok(Stores { sql, kv })
     }
 
@@ -71,7 +95,7 @@ impl Stores {
             Sql::Sqlite(s) => s.close().await,
             Sql::Postgres(p) => p.close().await,
         }
-        if let Kv::Embedded(e) = &self.kv {
+        if let Kv::Embedded(e) = &self.kv.backend {
             e.close().await;
         }
     }
@@ -86,20 +110,30 @@ impl Sql {
         }
     }
 
+    /// Whether the store's circuit breaker counts it as down (SQLite never is).
+    pub fn is_down(&self) -> bool {
+        matches!(self, Sql::Postgres(p) if p.circuit.is_open())
+    }
+
     /// `(connections, idle)` of the pool, for the metrics gauges.
     pub fn pool_state(&self) -> (u32, usize) {
         match self {
-            Sql::Sqlite(s) => (s.pool.size(), s.pool.num_idle()),
+            Sql::Sqlite(s) => (s.db.pool.size(), s.db.pool.num_idle()),
             Sql::Postgres(p) => (p.pool.size(), p.pool.num_idle()),
         }
     }
 }
 
-impl Kv {
+impl KvBucket {
+    /// Whether the store's circuit breaker counts it as down (the embedded store never is).
+    pub fn is_down(&self) -> bool {
+        matches!(&self.backend, Kv::Redis(r) if r.circuit.is_open())
+    }
+
     /// `(connections, idle)` of the pool, for the metrics gauges.
     pub fn pool_state(&self) -> (u32, usize) {
-        match self {
-            Kv::Embedded(e) => (e.pool.size(), e.pool.num_idle()),
+        match &self.backend {
+            Kv::Embedded(e) => (e.db.pool.size(), e.db.pool.num_idle()),
             Kv::Redis(r) => {
                 let status = r.pool.status();
                 (status.size as u32, status.available)
@@ -136,48 +170,91 @@ impl SqlStore for Sql {
             Sql::Postgres(p) => p.transaction(statements).await,
         }
     }
+
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        match self {
+            Sql::Sqlite(s) => s.check_ready().await,
+            Sql::Postgres(p) => p.check_ready().await,
+        }
+    }
 }
 
-impl KvStore for Kv {
+impl KvStore for KvBucket {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        match self {
-            Kv::Embedded(e) => e.get(key).await,
+        match &self.backend {
+            Kv::Embedded(e) => e.get(&self.label, key).await,
             Kv::Redis(r) => r.get(key).await,
         }
     }
 
     async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        match self {
-            Kv::Embedded(e) => e.set(key, value).await,
+        match &self.backend {
+            Kv::Embedded(e) => e.set(&self.label, key, value).await,
             Kv::Redis(r) => r.set(key, value).await,
         }
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        match self {
-            Kv::Embedded(e) => e.delete(key).await,
+        match &self.backend {
+            Kv::Embedded(e) => e.delete(&self.label, key).await,
             Kv::Redis(r) => r.delete(key).await,
         }
     }
 
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        match &self.backend {
+            Kv::Embedded(e) => e.exists(&self.label, key).await,
+            Kv::Redis(r) => r.exists(key).await,
+        }
+    }
+
     async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        match self {
-            Kv::Embedded(e) => e.keys(prefix).await,
+        match &self.backend {
+            Kv::Embedded(e) => e.keys(&self.label, prefix).await,
             Kv::Redis(r) => r.keys(prefix).await,
         }
     }
 
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        match self {
-            Kv::Embedded(e) => e.get_many(keys).await,
+        match &self.backend {
+            Kv::Embedded(e) => e.get_many(&self.label, keys).await,
             Kv::Redis(r) => r.get_many(keys).await,
         }
     }
 
     async fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
-        match self {
-            Kv::Embedded(e) => e.set_many(entries).await,
+        match &self.backend {
+            Kv::Embedded(e) => e.set_many(&self.label, entries).await,
             Kv::Redis(r) => r.set_many(entries).await,
+        }
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        match &self.backend {
+            Kv::Embedded(e) => e.delete_many(&self.label, keys).await,
+            Kv::Redis(r) => r.delete_many(keys).await,
+        }
+    }
+
+    async fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<bool, StoreError> {
+        match &self.backend {
+            Kv::Embedded(e) => e.compare_and_swap(&self.label, key, expected, new).await,
+            Kv::Redis(r) => r.compare_and_swap(key, expected, new).await,
+        }
+    }
+
+    async fn pause(&self, millis: u64) {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+    }
+}
+
+impl KvBucket {
+    /// `wasi:keyvalue/atomics.increment`, for the wasm engine (the core has no counters): as Spin
+    /// stores a counter (eight little-endian bytes in the embedded store, a Redis integer).
+    pub async fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        match &self.backend {
+            Kv::Embedded(e) => e.increment(&self.label, key, delta).await,
+            Kv::Redis(r) => r.increment(key, delta).await,
         }
     }
 }

@@ -1,21 +1,27 @@
 //! PostgreSQL through a pooled sqlx connection.
 
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{Column, Row as _, TypeInfo, ValueRef};
+use sqlx::{Column, Connection as _, Row as _, TypeInfo, ValueRef};
 use spincrud_core::store::{Row, Statement, StoreError, Value};
 
-use super::{sqlx_error, ACQUIRE_TIMEOUT};
+use super::circuit::Circuit;
+use super::sqlx_error;
 
 pub struct Postgres {
     pub pool: PgPool,
+    pub circuit: Circuit,
 }
 
 impl Postgres {
     /// Connects on first use, so that host-runner starts (and says "not ready") while the
-    /// database is still coming up.
-    pub fn connect_lazy(url: &str, pool_size: u32) -> anyhow::Result<Postgres> {
-        let pool = PgPoolOptions::new().max_connections(pool_size).acquire_timeout(ACQUIRE_TIMEOUT).connect_lazy(url)?;
-        Ok(Postgres { pool })
+    /// database is still coming up. `timeout` bounds waiting for a pooled connection and making
+    /// a new one (sqlx retries a refused connection until then).
+    pub fn connect_lazy(url: &str, pool_size: u32, timeout: Duration) -> anyhow::Result<Postgres> {
+        let pool = PgPoolOptions::new().max_connections(pool_size).acquire_timeout(timeout).connect_lazy(url)?;
+        Ok(Postgres { pool, circuit: Circuit::new("postgres") })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -27,26 +33,49 @@ impl Postgres {
         self.pool.close().await;
     }
 
+    /// A pooled connection, unless the database is known to be down (see [`Circuit`]).
+    pub async fn acquire(&self) -> Result<PoolConnection<sqlx::Postgres>, StoreError> {
+        self.circuit.call(async { self.pool.acquire().await.map_err(sqlx_error) }).await
+    }
+
+    /// Classifies an error of a statement, and opens the circuit on a lost connection.
+    pub fn failed(&self, e: sqlx::Error) -> StoreError {
+        let error = sqlx_error(e);
+        self.circuit.record(&error);
+        error
+    }
+
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
-        let rows = bind(sqlx::query(sql), params).fetch_all(&self.pool).await.map_err(sqlx_error)?;
+        let mut conn = self.acquire().await?;
+        let rows = bind(sqlx::query(sql), params).fetch_all(&mut *conn).await.map_err(|e| self.failed(e))?;
         rows.iter().map(decode_row).collect()
     }
 
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        let done = bind(sqlx::query(sql), params).execute(&self.pool).await.map_err(sqlx_error)?;
+        let mut conn = self.acquire().await?;
+        let done = bind(sqlx::query(sql), params).execute(&mut *conn).await.map_err(|e| self.failed(e))?;
         Ok(done.rows_affected())
     }
 
     pub async fn transaction(&self, statements: &[Statement]) -> Result<Vec<u64>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(sqlx_error)?;
+        let mut conn = self.acquire().await?;
+        // An error (or a request dropped mid-way) drops `tx`, which rolls back.
+        let mut tx = conn.begin().await.map_err(|e| self.failed(e))?;
         let mut counts = Vec::with_capacity(statements.len());
         for s in statements {
-            // An error drops `tx`, which rolls back.
-            let done = bind(sqlx::query(&s.sql), &s.params).execute(&mut *tx).await.map_err(sqlx_error)?;
+            let done = bind(sqlx::query(&s.sql), &s.params).execute(&mut *tx).await.map_err(|e| self.failed(e))?;
             counts.push(done.rows_affected());
         }
-        tx.commit().await.map_err(sqlx_error)?;
+        tx.commit().await.map_err(|e| self.failed(e))?;
         Ok(counts)
+    }
+
+    /// A transaction that reads nothing, rolled back.
+    pub async fn check_ready(&self) -> Result<(), StoreError> {
+        let mut conn = self.acquire().await?;
+        let mut tx = conn.begin().await.map_err(|e| self.failed(e))?;
+        sqlx::query("SELECT 1").execute(&mut *tx).await.map_err(|e| self.failed(e))?;
+        tx.rollback().await.map_err(|e| self.failed(e))
     }
 }
 

@@ -7,10 +7,20 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Row as _, TypeInfo, ValueRef};
 use spincrud_core::store::{Row, Statement, StoreError, Value};
 
-use super::{ensure_parent, sqlx_error, ACQUIRE_TIMEOUT};
+use super::write_gate::{may_write, WriteGate, WriteTurn};
+use super::{ensure_parent, sqlx_error, SQLITE_PATIENCE};
 
+/// The SQL store on SQLite.
 pub struct Sqlite {
+    pub db: SqliteDb,
+}
+
+/// One SQLite database file: its connection pool and the queue of its writers. Shared by the SQL
+/// store, the embedded key-value store (another file) and the wasm engine's host interfaces.
+#[derive(Clone)]
+pub struct SqliteDb {
     pub pool: SqlitePool,
+    pub gate: WriteGate,
 }
 
 /// WAL with `synchronous = FULL`: a write is acknowledged only after the WAL is synced, so a
@@ -21,48 +31,63 @@ fn connect_options(path: &Path) -> anyhow::Result<SqliteConnectOptions> {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(ACQUIRE_TIMEOUT))
+        .busy_timeout(SQLITE_PATIENCE))
 }
 
-/// A pool on the database file `path` (created if missing), for the SQL store and the embedded
-/// key-value store alike.
-pub(crate) async fn open_pool(path: &Path, pool_size: u32) -> anyhow::Result<SqlitePool> {
-    Ok(SqlitePoolOptions::new()
-        .max_connections(pool_size)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        // No ping before handing out a connection: a SQLite connection lives in this process
-        // and cannot go stale, and the ping is a round trip to its worker thread per acquire.
-        .test_before_acquire(false)
-        .connect_with(connect_options(path)?)
-        .await?)
+impl SqliteDb {
+    /// Opens the database file `path` (created if missing).
+    pub async fn open(path: &Path, pool_size: u32) -> anyhow::Result<SqliteDb> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(pool_size)
+            .acquire_timeout(SQLITE_PATIENCE)
+            // No ping before handing out a connection: a SQLite connection lives in this process
+            // and cannot go stale, and the ping is a round trip to its worker thread per acquire.
+            .test_before_acquire(false)
+            .connect_with(connect_options(path)?)
+            .await?;
+        Ok(SqliteDb { pool, gate: WriteGate::new(SQLITE_PATIENCE) })
+    }
+
+    /// The writer's turn, if `sql` may write.
+    pub async fn turn_for(&self, sql: &str) -> Result<Option<WriteTurn>, StoreError> {
+        if may_write(sql) {
+            Ok(Some(self.gate.enter().await?))
+        } else {
+            Ok(None)
+        }
+    }
 }
 
 impl Sqlite {
     pub async fn open(path: &Path, pool_size: u32) -> anyhow::Result<Sqlite> {
-        Ok(Sqlite { pool: open_pool(path, pool_size).await? })
+        Ok(Sqlite { db: SqliteDb::open(path, pool_size).await? })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        sqlx::migrate!("../migrations/sqlite").run(&self.pool).await?;
+        let _turn = self.db.gate.enter().await?;
+        sqlx::migrate!("../migrations/sqlite").run(&self.db.pool).await?;
         Ok(())
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.db.pool.close().await;
     }
 
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
-        let rows = bind(sqlx::query(sql), params).fetch_all(&self.pool).await.map_err(sqlx_error)?;
+        let _turn = self.db.turn_for(sql).await?;
+        let rows = bind(sqlx::query(sql), params).fetch_all(&self.db.pool).await.map_err(sqlx_error)?;
         rows.iter().map(decode_row).collect()
     }
 
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        let done = bind(sqlx::query(sql), params).execute(&self.pool).await.map_err(sqlx_error)?;
+        let _turn = self.db.turn_for(sql).await?;
+        let done = bind(sqlx::query(sql), params).execute(&self.db.pool).await.map_err(sqlx_error)?;
         Ok(done.rows_affected())
     }
 
     pub async fn transaction(&self, statements: &[Statement]) -> Result<Vec<u64>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(sqlx_error)?;
+        let _turn = self.db.gate.enter().await?;
+        let mut tx = self.db.pool.begin().await.map_err(sqlx_error)?;
         let mut counts = Vec::with_capacity(statements.len());
         for s in statements {
             let done = bind(sqlx::query(&s.sql), &s.params).execute(&mut *tx).await.map_err(sqlx_error)?;
@@ -70,6 +95,13 @@ impl Sqlite {
         }
         tx.commit().await.map_err(sqlx_error)?;
         Ok(counts)
+    }
+
+    /// A deferred transaction (no write lock) that reads nothing, rolled back.
+    pub async fn check_ready(&self) -> Result<(), StoreError> {
+        let mut tx = self.db.pool.begin().await.map_err(sqlx_error)?;
+        sqlx::query("SELECT 1").execute(&mut *tx).await.map_err(sqlx_error)?;
+        tx.rollback().await.map_err(sqlx_error)
     }
 }
 

@@ -169,6 +169,7 @@ impl WasmEngine {
             redis_url: s.stores.redis_url.as_deref(),
             data_dir: &s.stores.data_dir,
             pool_size: s.stores.pool_size,
+            timeout: s.stores.timeout,
             migrate: s.migrate,
             runtime_config: &runtime_config,
         })

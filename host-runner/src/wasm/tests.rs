@@ -88,7 +88,7 @@ fn scratch_dir() -> PathBuf {
 
 async fn engine(dir: &Path, manifest: &str) -> (WasmEngine, Arc<Stores>) {
     std::fs::write(dir.join("spin.toml"), manifest).unwrap();
-    let settings = StoreSettings { database_url: None, redis_url: None, data_dir: dir.join("data"), pool_size: 4 };
+    let settings = StoreSettings { database_url: None, redis_url: None, data_dir: dir.join("data"), pool_size: 4, timeout: std::time::Duration::from_millis(500) };
     let stores = Arc::new(Stores::open(&settings).await.unwrap());
     stores.sql.migrate().await.unwrap();
     let args = WasmArgs {

@@ -4,6 +4,27 @@ use serde_json::Value as Json;
 
 use crate::store::Value;
 
+/// Why a string with U+0000 is refused: PostgreSQL cannot store it in `text` (nor in `jsonb`),
+/// so every store refuses it alike, as the contract asks.
+pub const NUL_MESSAGE: &str = "must not contain the character U+0000";
+
+/// The path (`.key`, `[i]`) below `value` of the first string or object key that contains
+/// U+0000, `""` for `value` itself; `None` when there is none.
+pub fn nul_path(value: &Json) -> Option<String> {
+    match value {
+        Json::String(s) => s.contains('\0').then(String::new),
+        Json::Array(items) => items.iter().enumerate().find_map(|(i, v)| nul_path(v).map(|p| format!("[{i}]{p}"))),
+        Json::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                // The key itself is shown escaped, as JSON would write it.
+                return Some(format!(".{}", k.replace('\0', "\\u0000")));
+            }
+            nul_path(v).map(|p| format!(".{k}{p}"))
+        }),
+        _ => None,
+    }
+}
+
 /// What a field holds, with its bounds.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
@@ -70,6 +91,9 @@ impl Field {
         match self.kind {
             Kind::Text { min, max, trim, format } => {
                 let Json::String(s) = value else { return Err("must be a string".into()) };
+                if s.contains('\0') {
+                    return Err(NUL_MESSAGE.into());
+                }
                 let s = if trim { s.trim() } else { s.as_str() };
                 let len = s.chars().count();
                 if len < min || len > max {
@@ -102,6 +126,7 @@ impl Field {
                 Ok(Value::Real(n))
             }
             Kind::Boolean => value.as_bool().map(Value::Bool).ok_or_else(|| "must be a boolean".into()),
+            Kind::Choice(_) if value.as_str().is_some_and(|s| s.contains('\0')) => Err(NUL_MESSAGE.into()),
             Kind::Choice(choices) => match value.as_str() {
                 Some(s) if choices.contains(&s) => Ok(Value::Text(s.to_string())),
                 _ => Err(format!("must be one of: {}", choices.join(", "))),

@@ -20,25 +20,89 @@ use crate::Request;
 const WRITE_ATTEMPTS: usize = 64;
 
 /// `GET /<resource>` (also `/search` and `/passengerlist`, whose `path` the `Link` keeps).
+///
+/// `X-Total-Count` is exact, and cheap without filters (a kept count). A client paging a large
+/// filtered set can ask for none with `Prefer: count=none`: the page then comes with one row of
+/// look-ahead, which tells whether a `Link` to the next page is due (see [`CountPreference`]).
 pub async fn list<S: SqlStore>(sql: &S, r: &'static Resource, req: &Request) -> ApiResult<Response> {
     let query = Query::parse(req)?;
     let list = ListQuery::parse(r, &query)?;
-    let count = list.count_statement(r, sql.dialect());
-    let total = match sql.query(&count.sql, &count.params).await?.first().and_then(|row| row.first()) {
-        Some(Value::Integer(n)) => *n as u64,
-        _ => return Err(ApiError::Internal("COUNT(*) returned no integer".into())),
+    let preference = CountPreference::of(req);
+    let (items, total, more) = if list.matches_nothing() {
+        (Vec::new(), Some(0), false)
+    } else {
+        let total = match preference {
+            Some(CountPreference::None) => None,
+            _ => {
+                let count = list.count_statement(r, sql.dialect());
+                match sql.query(&count.sql, &count.params).await?.first().and_then(|row| row.first()) {
+                    Some(Value::Integer(n)) => Some((*n).max(0) as u64),
+                    _ => return Err(ApiError::Internal("the count query returned no integer".into())),
+                }
+            }
+        };
+        let lookahead = u64::from(total.is_none() && list.limit > 0);
+        let page = list.page_statement_with(r, sql.dialect(), lookahead);
+        let mut rows = sql.query(&page.sql, &page.params).await?;
+        let more = match total {
+            Some(total) => list.limit > 0 && list.offset.saturating_add(rows.len() as u64) < total,
+            None => rows.len() as u64 > list.limit,
+        };
+        rows.truncate(list.limit as usize);
+        (rows.iter().map(|row| r.item_from_row(row).body).collect(), total, more)
     };
-    let page = list.page_statement(r, sql.dialect());
-    let rows = sql.query(&page.sql, &page.params).await?;
-    let items: Vec<Json> = rows.iter().map(|row| r.item_from_row(row).body).collect();
+    let shown = list.offset.saturating_add(items.len() as u64);
     let mut resp = response::json(StatusCode::OK, &Json::Array(items));
-    set_header(&mut resp, header::HeaderName::from_static("x-total-count"), &total.to_string());
-    let shown = list.offset.saturating_add(rows.len() as u64);
-    if list.limit > 0 && shown < total {
+    if let Some(total) = total {
+        set_header(&mut resp, header::HeaderName::from_static("x-total-count"), &total.to_string());
+    }
+    if let Some(applied) = preference {
+        set_header(&mut resp, header::HeaderName::from_static("preference-applied"), applied.as_str());
+    }
+    set_header(&mut resp, header::VARY, "Prefer");
+    if more {
         let next = next_page(query.pairs(), &[("limit", list.limit), ("offset", shown)]);
         set_header(&mut resp, header::LINK, &format!("<{}>; rel=\"next\"", link(req.uri().path(), &next)));
     }
     Ok(resp)
+}
+
+/// The `count` preference of a list request (RFC 7240 `Prefer`, as PostgREST spells it):
+/// `count=exact` (the default) or `count=none` (no `X-Total-Count`). Other values, such as
+/// PostgREST's `planned` and `estimated`, are answered exactly: an exact count is what this API
+/// can give identically on every store. The applied choice is echoed in `Preference-Applied`
+/// when the client stated one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountPreference {
+    Exact,
+    None,
+}
+
+impl CountPreference {
+    pub fn of(req: &Request) -> Option<CountPreference> {
+        let mut found = None;
+        for value in req.headers().get_all("prefer") {
+            let Ok(text) = value.to_str() else { continue };
+            for preference in text.split(',') {
+                let pair = preference.split(';').next().unwrap_or("");
+                let Some((name, value)) = pair.split_once('=') else { continue };
+                if name.trim().eq_ignore_ascii_case("count") {
+                    found = Some(match value.trim().trim_matches('"').to_ascii_lowercase().as_str() {
+                        "none" => CountPreference::None,
+                        _ => CountPreference::Exact,
+                    });
+                }
+            }
+        }
+        found
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CountPreference::Exact => "count=exact",
+            CountPreference::None => "count=none",
+        }
+    }
 }
 
 /// The query of the next page: the request's parameters with the paging ones set.
@@ -143,7 +207,7 @@ async fn write<S: SqlStore>(
             return Err(ApiError::PreconditionFailed);
         }
     }
-    Err(ApiError::Unavailable(json!({ "detail": "The item is being written by too many clients at once; try again." })))
+    Err(ApiError::unavailable("The item is being written by too many clients at once; try again.", None))
 }
 
 /// Runs one `UPDATE … RETURNING`: the item as written, or `None` when no row matched.

@@ -42,6 +42,16 @@ impl ListQuery {
         Ok(ListQuery { limit, offset, order, filters })
     }
 
+    /// Whether no item can match: a filter names a string with U+0000, which no store holds
+    /// (bodies with it are refused), and PostgreSQL could not even compare.
+    pub fn matches_nothing(&self) -> bool {
+        self.filters.iter().any(|filter| match filter {
+            Filter::Field(_, Value::Text(v)) => v.contains('\0'),
+            Filter::Field(..) => false,
+            Filter::JsonPath(_, path, text) => text.contains('\0') || path.iter().any(|k| k.contains('\0')),
+        })
+    }
+
     fn condition(&self, p: &mut Params, dialect: Dialect) -> String {
         let mut parts = Vec::new();
         for filter in &self.filters {
@@ -65,15 +75,32 @@ impl ListQuery {
         }
     }
 
-    /// `SELECT COUNT(*)` of the matches before paging.
+    /// The number of matches before paging. Without filters it is read from `row_counts`, which
+    /// triggers keep exact on every insert and delete (`migrations/*/0002_row_counts.sql`): O(1)
+    /// at any table size. With filters it is a `COUNT(*)` over the matches (through an index for
+    /// a column filter).
     pub fn count_statement(&self, resource: &Resource, dialect: Dialect) -> Statement {
         let mut p = Params::new(dialect);
+        if self.filters.is_empty() {
+            let table = p.push(Value::Text(resource.name.into()), SqlType::Text);
+            let sum = match dialect {
+                Dialect::Sqlite => "COALESCE(SUM(n), 0)",
+                // SUM of bigint is numeric in PostgreSQL.
+                Dialect::Postgres => "COALESCE(SUM(n), 0)::bigint",
+            };
+            return p.statement(format!("SELECT {sum} FROM row_counts WHERE tbl = {table}"));
+        }
         let cond = self.condition(&mut p, dialect);
         p.statement(format!("SELECT COUNT(*) FROM {}{cond}", resource.name))
     }
 
-    /// The page itself. Ties (and the default) are in creation order, so pages never overlap.
+    /// The page itself, with `extra` rows more than asked (a look-ahead that tells whether more
+    /// remain). Ties (and the default) are in creation order, so pages never overlap.
     pub fn page_statement(&self, resource: &Resource, dialect: Dialect) -> Statement {
+        self.page_statement_with(resource, dialect, 0)
+    }
+
+    pub fn page_statement_with(&self, resource: &Resource, dialect: Dialect, extra: u64) -> Statement {
         let mut p = Params::new(dialect);
         let cond = self.condition(&mut p, dialect);
         // NULLS placement is spelled out: SQLite and PostgreSQL default to opposite ends.
@@ -82,7 +109,7 @@ impl ListQuery {
             Some((column, false)) => format!("{column} DESC NULLS LAST, seq ASC"),
             None => "seq ASC".to_string(),
         };
-        let limit = p.push(Value::Integer(self.limit as i64), SqlType::BigInt);
+        let limit = p.push(Value::Integer((self.limit + extra) as i64), SqlType::BigInt);
         let offset = p.push(Value::Integer(self.offset as i64), SqlType::BigInt);
         p.statement(format!("{}{cond} ORDER BY {order} LIMIT {limit} OFFSET {offset}", resource.select_sql()))
     }

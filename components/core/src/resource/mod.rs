@@ -11,7 +11,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::problem::FieldError;
 use crate::store::{Row, Value};
-use field::Field;
+use field::{Field, Kind};
 
 /// How an item is addressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +140,12 @@ impl Resource {
             match f.check(obj.get(f.name)) {
                 Ok(v) => values.push(v),
                 Err(message) => errors.push(FieldError::new(format!("{prefix}{}", f.name), message)),
+            }
+            // Free-form objects: U+0000 anywhere inside, named by its path.
+            if let (Kind::Object, Some(Json::Object(_))) = (f.kind, obj.get(f.name)) {
+                if let Some(path) = obj.get(f.name).and_then(field::nul_path) {
+                    errors.push(FieldError::new(format!("{prefix}{}{path}", f.name), field::NUL_MESSAGE));
+                }
             }
         }
         if let Some(check) = self.check {

@@ -10,22 +10,23 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::postgres::PgPool;
-use sqlx::sqlite::SqlitePool;
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
-use crate::stores::{EmbeddedKv, Kv, Postgres, RedisKv, Sql, Sqlite, Stores};
+use crate::stores::{EmbeddedKv, Kv, KvBucket, Postgres, RedisKv, Sql, SqliteDb, Stores};
 use crate::wasm::runtime_config::{KvConfig, RuntimeConfig, SqliteConfig};
 
 pub struct Backends {
-    sqlite: HashMap<String, SqliteDb>,
-    kv: HashMap<String, KvBackend>,
-    postgres: Mutex<HashMap<String, PgPool>>,
+    sqlite: HashMap<String, SqliteSlot>,
+    kv: HashMap<String, Kv>,
+    postgres: Mutex<HashMap<String, Arc<Postgres>>>,
     pool_size: u32,
+    /// For pools made here: the longest wait for a PostgreSQL or Redis connection.
+    timeout: Duration,
     /// Result columns of statements that returned no row (see [`ColumnCache`]).
     pub sqlite_columns: ColumnCache<String>,
     pub postgres_columns: ColumnCache<(String, String)>,
@@ -69,31 +70,25 @@ impl<T> ColumnCache<T> {
 }
 
 /// A SQLite database, opened (and migrated) on first use unless it is the native engine's.
-struct SqliteDb {
+struct SqliteSlot {
     path: PathBuf,
     migrate: bool,
-    pool: OnceCell<SqliteHandle>,
+    handle: OnceCell<SqliteHandle>,
 }
 
 /// An open SQLite database.
 pub struct SqliteHandle {
-    pub pool: SqlitePool,
+    /// The pool and the writers' queue, shared with the native engine for the same file.
+    pub db: SqliteDb,
     /// The busy timeout (ms) every connection of the pool is opened with.
     pub busy_timeout_ms: i64,
 }
 
 impl SqliteHandle {
-    async fn new(pool: SqlitePool) -> Result<SqliteHandle, String> {
-        let busy_timeout_ms = sqlx::query_scalar::<_, i64>("PRAGMA busy_timeout").fetch_one(&pool).await.map_err(|e| e.to_string())?;
-        Ok(SqliteHandle { pool, busy_timeout_ms })
+    async fn new(db: SqliteDb) -> Result<SqliteHandle, String> {
+        let busy_timeout_ms = sqlx::query_scalar::<_, i64>("PRAGMA busy_timeout").fetch_one(&db.pool).await.map_err(|e| e.to_string())?;
+        Ok(SqliteHandle { db, busy_timeout_ms })
     }
-}
-
-#[derive(Clone)]
-pub enum KvBackend {
-    /// A `spin_key_value` table (store column = the label).
-    Embedded(SqlitePool),
-    Redis(deadpool_redis::Pool),
 }
 
 /// Where the stores are, as configured for the whole process.
@@ -103,6 +98,7 @@ pub struct BackendSettings<'a> {
     pub redis_url: Option<&'a str>,
     pub data_dir: &'a std::path::Path,
     pub pool_size: u32,
+    pub timeout: Duration,
     pub migrate: bool,
     pub runtime_config: &'a RuntimeConfig,
 }
@@ -114,51 +110,49 @@ impl Backends {
         for (label, config) in &s.runtime_config.sqlite_databases {
             let SqliteConfig::Spin { path } = config;
             let path = path.clone().unwrap_or_else(|| default_path.clone());
-            sqlite.insert(label.clone(), SqliteDb { path, migrate: s.migrate, pool: OnceCell::new() });
+            sqlite.insert(label.clone(), SqliteSlot { path, migrate: s.migrate, handle: OnceCell::new() });
         }
-        let default = sqlite.entry("default".to_owned()).or_insert_with(|| SqliteDb { path: default_path.clone(), migrate: s.migrate, pool: OnceCell::new() });
+        let default = sqlite.entry("default".to_owned()).or_insert_with(|| SqliteSlot { path: default_path.clone(), migrate: s.migrate, handle: OnceCell::new() });
         if let Sql::Sqlite(native) = &s.stores.sql {
             if default.path == default_path {
                 // Already opened and migrated by the native store.
-                let _ = default.pool.set(SqliteHandle::new(native.pool.clone()).await.map_err(anyhow::Error::msg)?);
+                let _ = default.handle.set(SqliteHandle::new(native.db.clone()).await.map_err(anyhow::Error::msg)?);
             }
         }
 
         let mut kv = HashMap::new();
-        let native_kv = match &s.stores.kv {
-            Kv::Embedded(e) => KvBackend::Embedded(e.pool.clone()),
-            Kv::Redis(r) => KvBackend::Redis(r.pool.clone()),
-        };
+        let native_kv = s.stores.kv.backend.clone();
         for (label, config) in &s.runtime_config.key_value_stores {
             let backend = match config {
                 KvConfig::Redis { url } => {
                     if label == "default" && s.redis_url.is_some_and(|own| own != url) {
                         warn!("runtime config's key_value_store.default overrides REDIS_URL for the wasm engine");
                     }
-                    KvBackend::Redis(RedisKv::new(url, s.pool_size)?.pool)
+                    Kv::Redis(Arc::new(RedisKv::new(url, s.pool_size, s.timeout)?))
                 }
-                KvConfig::Spin { path: None } => match &s.stores.kv {
+                KvConfig::Spin { path: None } => match &native_kv {
                     Kv::Embedded(_) => native_kv.clone(),
-                    Kv::Redis(_) => KvBackend::Embedded(EmbeddedKv::open(&s.data_dir.join("kv.db"), s.pool_size).await?.pool),
+                    Kv::Redis(_) => Kv::Embedded(Arc::new(EmbeddedKv::open(&s.data_dir.join("kv.db"), s.pool_size).await?)),
                 },
-                KvConfig::Spin { path: Some(path) } => KvBackend::Embedded(
-                    EmbeddedKv::open(path, s.pool_size).await.with_context(|| format!("key_value_store.{label}: cannot open {}", path.display()))?.pool,
-                ),
+                KvConfig::Spin { path: Some(path) } => Kv::Embedded(Arc::new(
+                    EmbeddedKv::open(path, s.pool_size).await.with_context(|| format!("key_value_store.{label}: cannot open {}", path.display()))?,
+                )),
             };
-            info!(store = %label, backend = backend.describe(), "key-value store");
+            info!(store = %label, backend = describe(&backend), "key-value store");
             kv.insert(label.clone(), backend);
         }
         kv.entry("default".to_owned()).or_insert(native_kv);
 
         let mut postgres = HashMap::new();
         if let (Sql::Postgres(native), Some(url)) = (&s.stores.sql, s.database_url) {
-            postgres.insert(url.to_owned(), native.pool.clone());
+            postgres.insert(url.to_owned(), native.clone());
         }
         Ok(Backends {
             sqlite,
             kv,
             postgres: Mutex::new(postgres),
             pool_size: s.pool_size,
+            timeout: s.timeout,
             sqlite_columns: ColumnCache::new(),
             postgres_columns: ColumnCache::new(),
         })
@@ -166,60 +160,59 @@ impl Backends {
 
     /// The pool of a SQLite database label, `None` if no such database is configured.
     pub async fn sqlite(&self, label: &str) -> Option<Result<&SqliteHandle, String>> {
-        let db = self.sqlite.get(label)?;
+        let slot = self.sqlite.get(label)?;
         Some(
-            db.pool
+            slot.handle
                 .get_or_try_init(|| async {
-                    let sqlite = Sqlite::open(&db.path, self.pool_size).await.map_err(|e| format!("cannot open {}: {e:#}", db.path.display()))?;
-                    if db.migrate {
-                        sqlite.migrate().await.map_err(|e| format!("cannot migrate {}: {e:#}", db.path.display()))?;
+                    let sqlite = crate::stores::Sqlite::open(&slot.path, self.pool_size).await.map_err(|e| format!("cannot open {}: {e:#}", slot.path.display()))?;
+                    if slot.migrate {
+                        sqlite.migrate().await.map_err(|e| format!("cannot migrate {}: {e:#}", slot.path.display()))?;
                     }
-                    SqliteHandle::new(sqlite.pool).await
+                    SqliteHandle::new(sqlite.db).await
                 })
                 .await,
         )
     }
 
-    pub fn key_value(&self, label: &str) -> Option<&KvBackend> {
-        self.kv.get(label)
+    /// The store a key-value label names, `None` if no such store is configured.
+    pub fn key_value(&self, label: &str) -> Option<KvBucket> {
+        self.kv.get(label).map(|backend| KvBucket { backend: backend.clone(), label: label.to_owned() })
     }
 
     /// The pool for a PostgreSQL address (created, lazily connecting, on first use).
-    pub fn postgres(&self, url: &str) -> anyhow::Result<PgPool> {
+    pub fn postgres(&self, url: &str) -> anyhow::Result<Arc<Postgres>> {
         let mut pools = self.postgres.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(pool) = pools.get(url) {
-            return Ok(pool.clone());
+        if let Some(pg) = pools.get(url) {
+            return Ok(pg.clone());
         }
-        let pool = Postgres::connect_lazy(url, self.pool_size)?.pool;
-        pools.insert(url.to_owned(), pool.clone());
-        Ok(pool)
+        let pg = Arc::new(Postgres::connect_lazy(url, self.pool_size, self.timeout)?);
+        pools.insert(url.to_owned(), pg.clone());
+        Ok(pg)
     }
 
     /// Closes every pool the engine uses (the native store's too: this runs at shutdown, and
     /// closing a pool twice is harmless).
     pub async fn close(&self) {
-        let pools: Vec<PgPool> = self.postgres.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
-        for pool in pools {
-            pool.close().await;
+        let pools: Vec<Arc<Postgres>> = self.postgres.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        for pg in pools {
+            pg.close().await;
         }
-        for db in self.sqlite.values() {
-            if let Some(handle) = db.pool.get() {
-                handle.pool.close().await;
+        for slot in self.sqlite.values() {
+            if let Some(handle) = slot.handle.get() {
+                handle.db.pool.close().await;
             }
         }
         for backend in self.kv.values() {
-            if let KvBackend::Embedded(pool) = backend {
-                pool.close().await;
+            if let Kv::Embedded(e) = backend {
+                e.close().await;
             }
         }
     }
 }
 
-impl KvBackend {
-    fn describe(&self) -> &'static str {
-        match self {
-            KvBackend::Embedded(_) => "embedded",
-            KvBackend::Redis(_) => "redis",
-        }
+fn describe(kv: &Kv) -> &'static str {
+    match kv {
+        Kv::Embedded(_) => "embedded",
+        Kv::Redis(_) => "redis",
     }
 }

@@ -8,6 +8,7 @@ pub mod output;
 pub mod postgres;
 pub mod sqlite;
 pub mod variables;
+pub mod wasi_keyvalue;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -35,6 +36,8 @@ wasmtime::component::bindgen!({
         "fermyon:spin/sqlite.connection": sqlite::Connection,
         "fermyon:spin/key-value.store": key_value::Store,
         "spin:postgres/postgres.connection": postgres::Connection,
+        "wasi:keyvalue/store.bucket": wasi_keyvalue::Bucket,
+        "wasi:keyvalue/atomics.cas": wasi_keyvalue::Cas,
     },
 });
 

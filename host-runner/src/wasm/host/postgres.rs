@@ -4,8 +4,9 @@
 //! `open` checks the address against the component's `allowed_outbound_hosts` (Spin refuses
 //! any other with `connection-failed`), then takes one pooled connection that the guest
 //! `connection` owns until it is dropped, so that `BEGIN` … `COMMIT` sent as separate calls run
-//! on one session. A connection dropped inside a transaction is closed (which rolls it back)
-//! rather than returned to the pool.
+//! on one session. A connection dropped inside a transaction, or while a statement was running
+//! (its request ended mid-call), is closed (which rolls it back) rather than returned to the
+//! pool. While the database is down, `open` fails at once (the pool's circuit breaker).
 //!
 //! Values: columns are converted by type as Spin converts them (`bool`, `int2/4/8`,
 //! `float4/8`, text types, `bytea`, `uuid`, `json(b)`, `numeric` → decimal text, `date`, `time`,
@@ -20,7 +21,7 @@ use sqlx::postgres::{PgDatabaseError, PgRow, PgValueFormat};
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 use wasmtime::component::Resource;
 
-use super::sqlite::TxTracker;
+use super::sqlite::{is_compound, TxTracker};
 use super::spin::postgres::postgres::{
     Column as PgColumn, DbDataType, DbError, DbValue, Error, Host, HostConnection, Interval, ParameterValue, QueryError, RowSet,
 };
@@ -32,12 +33,14 @@ pub struct Connection {
     address: String,
     conn: Option<PoolConnection<sqlx::Postgres>>,
     tx: TxTracker,
+    /// A statement was cut off mid-way (or its effect is not tracked): close, do not pool.
+    unclean: bool,
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
         if let Some(mut conn) = self.conn.take() {
-            if self.tx.open {
+            if self.tx.open || self.unclean {
                 conn.close_on_drop();
             }
         }
@@ -55,12 +58,12 @@ impl HostConnection for State {
                 self.grants.id
             ))));
         }
-        let pool = match self.backends.postgres(&address) {
-            Ok(pool) => pool,
+        let pg = match self.backends.postgres(&address) {
+            Ok(pg) => pg,
             Err(e) => return Ok(Err(Error::ConnectionFailed(format!("{e:#}")))),
         };
-        match pool.acquire().await {
-            Ok(conn) => Ok(Ok(self.table.push(Connection { address, conn: Some(conn), tx: TxTracker::default() })?)),
+        match pg.acquire().await {
+            Ok(conn) => Ok(Ok(self.table.push(Connection { address, conn: Some(conn), tx: TxTracker::default(), unclean: false })?)),
             Err(e) => Ok(Err(Error::ConnectionFailed(e.to_string()))),
         }
     }
@@ -74,7 +77,10 @@ impl HostConnection for State {
             Ok(q) => q,
             Err(e) => return Ok(Err(Error::BadParameter(e))),
         };
-        let rows = match query.fetch_all(&mut **conn).await {
+        let clean = std::mem::replace(&mut connection.unclean, true);
+        let result = query.fetch_all(&mut **conn).await;
+        connection.unclean = clean || is_compound(&statement);
+        let rows = match result {
             Ok(rows) => rows,
             Err(e) => return Ok(Err(query_error(e))),
         };
@@ -111,7 +117,10 @@ impl HostConnection for State {
             Ok(q) => q,
             Err(e) => return Ok(Err(Error::BadParameter(e))),
         };
-        match query.execute(&mut **conn).await {
+        let clean = std::mem::replace(&mut connection.unclean, true);
+        let result = query.execute(&mut **conn).await;
+        connection.unclean = clean || is_compound(&statement);
+        match result {
             Ok(done) => {
                 connection.tx.record(&statement);
                 Ok(Ok(done.rows_affected()))

@@ -2,11 +2,17 @@
 //!
 //! A guest `connection` owns one pooled connection for its whole life: the components run
 //! `BEGIN IMMEDIATE` … `COMMIT` and `SELECT changes()` as separate `execute` calls, which must
-//! all reach the same SQLite connection. The connection goes back to the pool when the guest
-//! drops the resource or the instance ends; one left inside a transaction (a trap between
-//! `BEGIN` and `COMMIT`) is closed instead, which rolls the transaction back, and so is one whose
-//! settings the guest changed (`PRAGMA x = y`, `ATTACH`): under Spin every instance opens a
-//! fresh connection, so such changes must not reach the next request.
+//! all reach the same SQLite connection. When the guest drops the resource or the instance ends
+//! (a response sent, a trap, a deadline, a client that hung up mid-request), the connection goes
+//! back to the pool only if it is known to be clean: a connection left inside a transaction, with
+//! a statement still running (the request was dropped mid-call), after a statement whose effect
+//! is not tracked (several statements in one text), or whose settings the guest changed
+//! (`PRAGMA x = y`, `ATTACH`) is closed instead, which rolls back whatever it held. (Under Spin
+//! every instance opens a fresh connection, so nothing of one request may reach the next.)
+//!
+//! Writers take turns ([`crate::stores::SqliteDb`]'s queue), as the native engine's do: a
+//! connection takes its turn at `BEGIN IMMEDIATE` (or at its first write) and gives it back when
+//! its transaction ends, or after the statement when it writes outside one.
 //!
 //! One fast path: `PRAGMA busy_timeout = N` (the components set it on every open, as Spin's
 //! connections have none) is answered without a round trip to the connection's worker thread
@@ -19,26 +25,48 @@ use wasmtime::component::Resource;
 
 use super::fermyon::spin::sqlite::{Error, Host, HostConnection, QueryResult, RowResult, Value};
 use super::State;
+use crate::stores::{may_write, SqliteDb, WriteTurn};
 
 /// The host side of a guest `connection`.
 pub struct Connection {
     database: String,
+    db: SqliteDb,
     conn: Option<PoolConnection<sqlx::Sqlite>>,
     tx: TxTracker,
+    /// This connection's turn to write, while it writes.
+    turn: Option<WriteTurn>,
     /// The connection's busy timeout when it left the pool.
     busy_timeout_ms: i64,
-    /// The guest changed connection settings: close rather than pool it.
-    changed: bool,
+    /// The connection may not be clean (settings changed, untracked statements, a statement cut
+    /// off mid-way): close rather than pool it.
+    unclean: bool,
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
         if let Some(mut conn) = self.conn.take() {
-            if self.tx.open || self.changed {
+            if self.tx.open || self.unclean {
                 conn.close_on_drop();
             }
         }
     }
+}
+
+/// Whether running `statement` needs the writer's turn first.
+fn needs_turn(statement: &str) -> bool {
+    let mut words = statement.trim_start().split(|c: char| c.is_whitespace() || c == ';').filter(|w| !w.is_empty());
+    let first = words.next().unwrap_or("").to_ascii_uppercase();
+    match first.as_str() {
+        // A deferred transaction takes the turn at its first write.
+        "BEGIN" => matches!(words.next().map(str::to_ascii_uppercase).as_deref(), Some("IMMEDIATE" | "EXCLUSIVE")),
+        "COMMIT" | "END" | "ROLLBACK" | "ABORT" | "SAVEPOINT" | "RELEASE" => false,
+        _ => may_write(statement),
+    }
+}
+
+/// Whether a statement text holds more than one statement (whose effects are not tracked).
+pub(super) fn is_compound(statement: &str) -> bool {
+    statement.trim().trim_end_matches(';').contains(';')
 }
 
 /// `PRAGMA busy_timeout = N` / `PRAGMA busy_timeout(N)` → N.
@@ -97,24 +125,24 @@ impl HostConnection for State {
         if !self.grants.sqlite_databases.contains(&database) {
             return Ok(Err(Error::AccessDenied));
         }
-        let (pool, busy_timeout_ms) = match self.backends.sqlite(&database).await {
+        let (db, busy_timeout_ms) = match self.backends.sqlite(&database).await {
             None => return Ok(Err(Error::NoSuchDatabase)),
             Some(Err(message)) => return Ok(Err(Error::Io(message))),
-            Some(Ok(handle)) => (handle.pool.clone(), handle.busy_timeout_ms),
+            Some(Ok(handle)) => (handle.db.clone(), handle.busy_timeout_ms),
         };
-        let conn = match pool.acquire().await {
+        let conn = match db.pool.acquire().await {
             Ok(conn) => conn,
             Err(e) => return Ok(Err(Error::Io(message(e)))),
         };
-        let connection = Connection { database, conn: Some(conn), tx: TxTracker::default(), busy_timeout_ms, changed: false };
+        let connection = Connection { database, db, conn: Some(conn), tx: TxTracker::default(), turn: None, busy_timeout_ms, unclean: false };
         Ok(Ok(self.table.push(connection)?))
     }
 
     async fn execute(&mut self, connection: Resource<Connection>, statement: String, parameters: Vec<Value>) -> wasmtime::Result<Result<QueryResult, Error>> {
         let connection = self.table.get_mut(&connection)?;
-        let Some(conn) = connection.conn.as_mut() else {
+        if connection.conn.is_none() {
             return Ok(Err(Error::InvalidConnection));
-        };
+        }
         if parameters.is_empty() {
             if let Some(ms) = busy_timeout_pragma(&statement) {
                 if ms == connection.busy_timeout_ms {
@@ -122,8 +150,15 @@ impl HostConnection for State {
                 }
             }
         }
-        if changes_connection(&statement) {
-            connection.changed = true;
+        if changes_connection(&statement) || is_compound(&statement) {
+            connection.unclean = true;
+        }
+        if connection.turn.is_none() && needs_turn(&statement) {
+            match connection.db.gate.enter().await {
+                Ok(turn) => connection.turn = Some(turn),
+                // SQLite's own words for it, which the components read as "unavailable".
+                Err(e) => return Ok(Err(Error::Io(format!("database is locked: {e}")))),
+            }
         }
         let mut query = sqlx::query(&statement);
         for p in &parameters {
@@ -135,11 +170,24 @@ impl HostConnection for State {
                 Value::Null => query.bind(None::<String>),
             };
         }
-        let rows = match query.fetch_all(&mut **conn).await {
+        let Some(conn) = connection.conn.as_mut() else {
+            return Ok(Err(Error::InvalidConnection));
+        };
+        // Should this call be dropped mid-way (its request ended), the flag stays set and the
+        // connection is closed rather than pooled: the statement may have run.
+        let clean = std::mem::replace(&mut connection.unclean, true);
+        let result = query.fetch_all(&mut **conn).await;
+        connection.unclean = clean;
+        if result.is_ok() {
+            connection.tx.record(&statement);
+        }
+        if !connection.tx.open {
+            connection.turn = None;
+        }
+        let rows = match result {
             Ok(rows) => rows,
             Err(e) => return Ok(Err(Error::Io(message(e)))),
         };
-        connection.tx.record(&statement);
         let columns = match rows.first() {
             Some(row) => row.columns().iter().map(|c| c.name().to_owned()).collect(),
             // No row to read the names from: the prepared statement has them.
@@ -198,7 +246,23 @@ pub(super) fn message(e: sqlx::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{busy_timeout_pragma, changes_connection, TxTracker};
+    use super::{busy_timeout_pragma, changes_connection, is_compound, needs_turn, TxTracker};
+
+    #[test]
+    fn writes_take_a_turn_and_reads_do_not() {
+        assert!(needs_turn("BEGIN IMMEDIATE"));
+        assert!(needs_turn("begin exclusive transaction"));
+        assert!(!needs_turn("BEGIN"));
+        assert!(!needs_turn("BEGIN DEFERRED"));
+        assert!(!needs_turn("COMMIT"));
+        assert!(!needs_turn("ROLLBACK"));
+        assert!(!needs_turn("SELECT changes()"));
+        assert!(needs_turn("INSERT INTO cats (id) VALUES (?1)"));
+        assert!(needs_turn("UPDATE cats SET age = 1 RETURNING version"));
+        assert!(needs_turn("DELETE FROM cats"));
+        assert!(is_compound("SELECT 1; BEGIN"));
+        assert!(!is_compound("SELECT 1;"));
+    }
 
     #[test]
     fn busy_timeout_pragmas_are_recognised() {
