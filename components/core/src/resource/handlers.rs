@@ -29,7 +29,7 @@ pub async fn list<S: SqlStore>(sql: &S, r: &'static Resource, req: &Request) -> 
     let list = ListQuery::parse(r, &query)?;
     let preference = CountPreference::of(req);
     let (items, total, more) = if list.matches_nothing() {
-        (Vec::new(), Some(0), false)
+        (Vec::new(), (preference != Some(CountPreference::None)).then_some(0), false)
     } else {
         let total = match preference {
             Some(CountPreference::None) => None,
