@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1.7
 #
 # spincrud host-runner image: the native host-runner binary plus spin.toml and the built
-# Spin components (at the paths spin.toml names), so the container can run either engine
+# Spin components and the /docs site (at the paths spin.toml names), so the container can run either engine
 # (ENGINE=native, the default, or ENGINE=wasm). Small and non-root: distroless, uid 65532.
 #
 #   docker build -t spincrud-host-runner:dev .
@@ -14,8 +14,9 @@
 FROM docker.io/library/rust:1.95-bookworm AS build
 
 # Spin components are wasm32-wasip1; sqlx's bundled SQLite needs the C compiler the
-# rust image already has; TLS is rustls (no OpenSSL).
-RUN rustup target add wasm32-wasip1
+# rust image already has; TLS is rustls (no OpenSSL); the /docs page comes from npm.
+RUN rustup target add wasm32-wasip1 && \
+    apt-get update && apt-get install -y --no-install-recommends npm && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
 COPY . .
@@ -31,6 +32,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     mkdir -p /out/bin /out/app/target/wasm32-wasip1/release /out/var/lib/spincrud; \
     cp target/release/host-runner /out/bin/host-runner; \
     cp target/wasm32-wasip1/release/*.wasm /out/app/target/wasm32-wasip1/release/; \
+    cp -R target/docs-ui /out/app/target/docs-ui; \
     cp spin.toml /out/app/spin.toml; \
     if [ -d data ]; then cp -R data /out/app/data; fi; \
     /out/bin/host-runner --help >/dev/null

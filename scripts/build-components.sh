@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds spincrud's Spin components (wasm32-wasip1, release, size-oriented) in one command.
 #
-#   scripts/build-components.sh              # all six components
+#   scripts/build-components.sh              # all seven components
 #   scripts/build-components.sh cats ops     # only these (what each `spin build` step runs)
 #   scripts/build-components.sh --core-only  # only check that spincrud-core builds for wasm32
 #
-# Artifacts: target/wasm32-wasip1/release/spincrud_<component>.wasm (the `source`s of spin.toml).
+# Artifacts: target/wasm32-wasip1/release/spincrud_<component>.wasm (the `source`s of spin.toml),
+# and for `docs` the static site it serves, target/docs-ui (scripts/build-docs-ui.sh; npm).
 #
 # Toolchain (see DEVELOPERS.md):
 # - rustup with the wasm32-wasip1 target installed: plain `cargo build --target wasm32-wasip1`;
@@ -17,7 +18,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-ALL_COMPONENTS=(cats passengers configs data users ops)
+ALL_COMPONENTS=(cats passengers configs data users ops docs)
 TARGET=wasm32-wasip1
 MAX_BYTES=$((1024 * 1024))
 APT_PACKAGES=(rustc-web cargo-web rust-web-src wasi-libc lld)
@@ -27,7 +28,7 @@ components=()
 for arg in "$@"; do
     case "$arg" in
         --core-only) core_only=true ;;
-        -h | --help) sed -n '2,15p' scripts/build-components.sh; exit 0 ;;
+        -h | --help) sed -n '2,16p' scripts/build-components.sh; exit 0 ;;
         -*) echo "build-components: unknown option '$arg'" >&2; exit 2 ;;
         *) components+=("$arg") ;;
     esac
@@ -125,6 +126,11 @@ end=$(date +%s)
 if $core_only; then
     echo "build-components: spincrud-core builds for $TARGET ($((end - start)) s)" >&2
     exit 0
+fi
+
+# The docs component's `files` mount: spin.toml (and host-runner's wasm engine) need it too.
+if [[ " ${components[*]} " == *" docs "* ]]; then
+    scripts/build-docs-ui.sh
 fi
 
 target_dir=${CARGO_TARGET_DIR:-target}

@@ -102,7 +102,7 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
-const COMPONENTS: [&str; 6] = ["cats", "passengers", "configs", "data", "users", "ops"];
+const COMPONENTS: [&str; 7] = ["cats", "passengers", "configs", "data", "users", "ops", "docs"];
 
 fn build(o: &Options) {
     let root = workspace();

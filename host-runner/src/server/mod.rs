@@ -3,6 +3,7 @@
 //! and counts it the same way for both. Connections and their deadlines: `connections`.
 
 mod connections;
+mod docs;
 mod io;
 
 use std::sync::Arc;
@@ -31,6 +32,8 @@ struct AppState {
     config: Config,
     metrics: PrometheusHandle,
     engine: Engine,
+    /// `/docs` for the native engine (the wasm engine runs the docs component).
+    docs: Option<docs::DocsSite>,
     /// How long a request's body may take to arrive.
     body_timeout: Duration,
 }
@@ -75,7 +78,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await?,
         ),
     };
-    let state = Arc::new(AppState { stores, config, metrics, engine, body_timeout: args.http.body_timeout });
+    let docs = match args.engine {
+        cli::Engine::Native => docs::DocsSite::from_manifest(&args.wasm.manifest),
+        cli::Engine::Wasm => None,
+    };
+    let state = Arc::new(AppState { stores, config, metrics, engine, docs, body_timeout: args.http.body_timeout });
     let app = Router::new()
         .fallback(handle)
         .with_state(state.clone())
@@ -125,9 +132,12 @@ async fn handle(State(state): State<Arc<AppState>>, req: axum::extract::Request)
     let started = Instant::now();
     let (mut parts, body) = req.into_parts();
     let method = parts.method.clone();
+    let docs_path = docs::is_docs_path(parts.uri.path());
 
     let resp = if parts.uri.path() == "/metrics" {
         metrics_response(&state, &method)
+    } else if let Some(site) = state.docs.as_ref().filter(|_| docs_path) {
+        with_request_id(site.answer(&method, parts.uri.path()).await, &parts.headers)
     } else {
         let limit = state.config.body_limit;
         let body = match tokio::time::timeout(state.body_timeout, Limited::new(body, limit).collect()).await {
@@ -152,7 +162,7 @@ async fn handle(State(state): State<Arc<AppState>>, req: axum::extract::Request)
         let req = spincrud_core::http::Request::from_parts(parts, body);
         state.run(req).await
     };
-    let route = resp.extensions().get::<RouteTemplate>().map_or("/metrics", |r| r.0);
+    let route = if docs_path { docs::ROUTE } else { resp.extensions().get::<RouteTemplate>().map_or("/metrics", |r| r.0) };
     log_and_count(&method, route, resp, started)
 }
 

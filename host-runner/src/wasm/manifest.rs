@@ -3,10 +3,11 @@
 //! Supported: `[application]` (name, `[application.trigger.http] base`), `[variables]`,
 //! `[[trigger.http]]` (string routes or `{ private = true }`, components by id, the `spin`
 //! executor), and per component `source` (a local file), `allowed_outbound_hosts`,
-//! `key_value_stores`, `sqlite_databases`, `environment` and `variables`. Anything that would
-//! change what a component sees but that host-runner cannot provide (files, remote sources,
-//! inline components, the wagi executor, component dependencies) is an error at start, never a
-//! silent difference.
+//! `key_value_stores`, `sqlite_databases`, `environment`, `variables` and `files` that name
+//! directories (mounted read-only, as `spin up --direct-mounts` does). Anything that would change
+//! what a component sees but that host-runner cannot provide (single files or glob patterns in
+//! `files`, `exclude_files`, remote sources, inline components, the wagi executor, component
+//! dependencies) is an error at start, never a silent difference.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,59 @@ pub struct ComponentSpec {
     pub sqlite_databases: Vec<String>,
     pub environment: BTreeMap<String, String>,
     pub variables: BTreeMap<String, Template>,
+    pub files: Vec<FileMount>,
+}
+
+/// One `files` entry: a host directory the component sees, read-only, at `destination`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileMount {
+    /// Resolved against the manifest's directory.
+    pub source: PathBuf,
+    /// An absolute path in the component's filesystem.
+    pub destination: String,
+}
+
+impl FileMount {
+    /// Spin's two spellings: `"dir"` (the same path in the guest) and `{ source, destination }`.
+    fn parse(entry: &toml::Value, dir: &Path) -> anyhow::Result<FileMount> {
+        let (source, destination) = match entry {
+            toml::Value::String(pattern) => {
+                if pattern.contains(['*', '?', '[', '{']) {
+                    bail!("`{pattern}`: glob patterns are not supported by host-runner: mount a directory, `{{ source = \"dir\", destination = \"/dir\" }}`");
+                }
+                if Path::new(pattern).is_absolute() || pattern.split('/').any(|s| s == "..") {
+                    bail!("`{pattern}`: a files pattern must be a path inside the application directory");
+                }
+                let guest = format!("/{}", pattern.trim_start_matches("./").trim_end_matches('/'));
+                (pattern.as_str(), guest)
+            }
+            toml::Value::Table(table) => {
+                if let Some(key) = table.keys().find(|k| *k != "source" && *k != "destination") {
+                    bail!("unknown key `{key}` in a `{{ source, destination }}` entry");
+                }
+                let field = |name: &str| table.get(name).and_then(toml::Value::as_str).with_context(|| format!("a `{{ source, destination }}` entry needs `{name}`, a string"));
+                let destination = field("destination")?;
+                if !destination.starts_with('/') {
+                    bail!("destination `{destination}` must be an absolute path");
+                }
+                (field("source")?, destination.to_owned())
+            }
+            _ => bail!("each entry must be a path string or `{{ source = \"...\", destination = \"/...\" }}`"),
+        };
+        if destination.split('/').any(|s| s == "." || s == "..") {
+            bail!("destination `{destination}` must not contain `.` or `..`");
+        }
+        Ok(FileMount { source: dir.join(source), destination })
+    }
+
+    /// At start: the source must be a directory (a single file cannot be a WASI preopen).
+    pub fn check(&self) -> anyhow::Result<()> {
+        match std::fs::metadata(&self.source) {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(_) => bail!("source {} is not a directory: host-runner mounts directories only (as Spin's --direct-mounts)", self.source.display()),
+            Err(e) => bail!("source {} (mounted at {}): {e}", self.source.display(), self.destination),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -105,6 +159,8 @@ struct RawComponent {
     variables: BTreeMap<String, String>,
     #[serde(default)]
     files: Vec<toml::Value>,
+    #[serde(default)]
+    exclude_files: Vec<String>,
     #[serde(default)]
     dependencies: toml::Table,
     #[serde(default)]
@@ -176,8 +232,9 @@ impl Manifest {
                 toml::Value::String(path) => dir.join(path),
                 _ => bail!("component `{id}`: only a local `source` file is supported (not a URL or registry source)"),
             };
-            if !c.files.is_empty() {
-                bail!("component `{id}`: `files` (mounted directories) are not supported by host-runner");
+            let files = c.files.iter().map(|f| FileMount::parse(f, &dir)).collect::<anyhow::Result<Vec<_>>>().with_context(|| format!("component `{id}`: files"))?;
+            if !c.exclude_files.is_empty() {
+                bail!("component `{id}`: `exclude_files` is not supported by host-runner (it mounts whole directories)");
             }
             if !c.dependencies.is_empty() {
                 bail!("component `{id}`: component `dependencies` are not supported by host-runner");
@@ -220,6 +277,7 @@ impl Manifest {
                     sqlite_databases: c.sqlite_databases,
                     environment: c.environment,
                     variables,
+                    files,
                 },
             );
         }
@@ -282,10 +340,41 @@ database_url = "{{ db }}"
     fn rejects_undeclared_references_and_unsupported_features() {
         let bad = SMALL.replace("{{ db }}", "{{ nope }}");
         assert!(Manifest::parse(&bad, PathBuf::new()).is_err());
-        let files = SMALL.replace("sqlite_databases", "files = [\"x\"]\nsqlite_databases");
-        assert!(Manifest::parse(&files, PathBuf::new()).is_err());
+        let glob = SMALL.replace("sqlite_databases", "files = [\"x/*\"]\nsqlite_databases");
+        assert!(Manifest::parse(&glob, PathBuf::new()).is_err());
+        let excluded = SMALL.replace("sqlite_databases", "files = [\"x\"]\nexclude_files = [\"x/y\"]\nsqlite_databases");
+        assert!(Manifest::parse(&excluded, PathBuf::new()).is_err());
         let url = SMALL.replace("source = \"a.wasm\"", "source = { url = \"https://x/a.wasm\", digest = \"sha256:0\" }");
         assert!(Manifest::parse(&url, PathBuf::new()).is_err());
+    }
+
+    #[test]
+    fn files_are_directory_mounts() {
+        let with = |files: &str| Manifest::parse(&SMALL.replace("sqlite_databases", &format!("files = {files}\nsqlite_databases")), PathBuf::from("/app"));
+        let m = with(r#"[{ source = "site", destination = "/" }, "static/", "./assets"]"#).unwrap();
+        let mount = |source: &str, destination: &str| FileMount { source: PathBuf::from(source), destination: destination.into() };
+        assert_eq!(m.components["a"].files, [mount("/app/site", "/"), mount("/app/static/", "/static"), mount("/app/./assets", "/assets")]);
+        for bad in [
+            r#"["**/*"]"#,
+            r#"["../up"]"#,
+            r#"["/etc"]"#,
+            r#"[{ source = "site", destination = "relative" }]"#,
+            r#"[{ source = "site", destination = "/a/../b" }]"#,
+            r#"[{ source = "site" }]"#,
+            r#"[{ source = "site", destination = "/", mode = "rw" }]"#,
+            "[1]",
+        ] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_mount_must_be_an_existing_directory() {
+        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mount = |source: PathBuf| FileMount { source, destination: "/".into() };
+        assert!(mount(here.join("src")).check().is_ok());
+        assert!(mount(here.join("Cargo.toml")).check().is_err());
+        assert!(mount(here.join("no-such-dir")).check().is_err());
     }
 
     #[test]
@@ -304,5 +393,7 @@ database_url = "{{ db }}"
         let m = Manifest::load(&path).unwrap();
         assert!(m.components.contains_key("ops"));
         assert!(m.triggers.iter().any(|t| t.route.as_deref() == Some("/...")));
+        let site = path.parent().unwrap().join("target/docs-ui");
+        assert_eq!(m.components["docs"].files, [FileMount { source: site, destination: "/".into() }]);
     }
 }

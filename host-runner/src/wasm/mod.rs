@@ -14,7 +14,7 @@
 
 mod host;
 mod loader;
-mod manifest;
+pub(crate) mod manifest;
 mod outbound;
 mod request;
 mod router;
@@ -48,7 +48,8 @@ use variables::HostSettings;
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Wasm engine (--engine wasm)")]
 pub struct WasmArgs {
-    /// The Spin application manifest whose components to serve.
+    /// The Spin application manifest whose components to serve. The native engine reads it too,
+    /// for /docs: it serves the `files` of the component that the manifest routes /docs to.
     #[arg(long, env = "SPIN_MANIFEST", default_value = "spin.toml")]
     pub manifest: PathBuf,
     /// Spin runtime config file (key_value_store / sqlite_database entries), as `spin up
@@ -106,6 +107,12 @@ impl WasmEngine {
     pub async fn load(s: ServeSettings<'_>, stores: Arc<Stores>) -> anyhow::Result<WasmEngine> {
         let started = Instant::now();
         let manifest = Manifest::load(&s.wasm.manifest)?;
+        // Every `files` source exists before anything is compiled.
+        for (id, spec) in &manifest.components {
+            for mount in &spec.files {
+                mount.check().with_context(|| format!("component `{id}`: files"))?;
+            }
+        }
         let runtime_config = match &s.wasm.runtime_config_file {
             Some(path) => RuntimeConfig::load(path)?,
             None => RuntimeConfig::default(),
@@ -156,6 +163,7 @@ impl WasmEngine {
                     .collect::<anyhow::Result<_>>()
                     .with_context(|| format!("component `{id}`: allowed_outbound_hosts"))?,
                 environment: spec.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                files: spec.files.clone(),
             };
             components.insert(id.clone(), LoadedComponent { pre, grants: Arc::new(grants) });
         }

@@ -40,6 +40,8 @@ pub struct Component {
     pub allowed_outbound_hosts: Vec<String>,
     pub build_command: Option<String>,
     pub build_watch: Vec<String>,
+    /// `files`, each as `(source, destination)` (a plain path string is mounted at itself).
+    pub files: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +63,30 @@ fn strings(table: &toml::Table, key: &str) -> Result<Vec<String>, String> {
             .collect(),
         Some(_) => Err(format!("`{key}` must be an array of strings")),
     }
+}
+
+/// Spin's two spellings of a `files` entry: `"path"` and `{ source, destination }`.
+fn files(table: &toml::Table) -> Result<Vec<(String, String)>, String> {
+    let Some(entries) = table.get("files") else {
+        return Ok(Vec::new());
+    };
+    let entries = entries.as_array().ok_or("`files` must be an array")?;
+    entries
+        .iter()
+        .map(|entry| match entry {
+            toml::Value::String(path) => Ok((path.clone(), format!("/{path}"))),
+            toml::Value::Table(t) => match (
+                t.get("source").and_then(toml::Value::as_str),
+                t.get("destination").and_then(toml::Value::as_str),
+            ) {
+                (Some(source), Some(destination)) => {
+                    Ok((source.to_owned(), destination.to_owned()))
+                }
+                _ => Err("a `files` table needs string `source` and `destination`".to_owned()),
+            },
+            _ => Err("`files` entries are strings or tables".to_owned()),
+        })
+        .collect()
 }
 
 impl Manifest {
@@ -100,6 +126,7 @@ impl Manifest {
                 sqlite_databases: strings(table, "sqlite_databases")?,
                 key_value_stores: strings(table, "key_value_stores")?,
                 allowed_outbound_hosts: strings(table, "allowed_outbound_hosts")?,
+                files: files(table).map_err(|e| format!("component `{id}`: {e}"))?,
                 ..Component::default()
             };
             if let Some(vars) = table.get("variables").and_then(toml::Value::as_table) {
@@ -284,8 +311,8 @@ pub fn sample_path(template: &str) -> String {
 
 /// The component api.md's grouping gives a path. Collections and items (`/cats`, `/cats/…`) go
 /// to their group; routes that are exact in api.md (`/search`, `/postpassenger`, `/hello`, …)
-/// only as such, so that `/search/x` is an unknown route. Everything else is `ops` (its own
-/// routes and the catch-all 404).
+/// only as such, so that `/search/x` is an unknown route. `/docs` and below is the API explorer
+/// page (`docs`). Everything else is `ops` (its own routes and the catch-all 404).
 pub fn expected_component(path: &str) -> &'static str {
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     let exact = path == format!("/{first}");
@@ -297,6 +324,8 @@ pub fn expected_component(path: &str) -> &'static str {
         "search" if exact => "configs",
         "data" => "data",
         "users" => "users",
+        // The API explorer page (not an api.md route): /docs and everything under it.
+        "docs" => "docs",
         _ => "ops",
     }
 }
@@ -560,6 +589,9 @@ mod tests {
         assert_eq!(expected_component("/search/x"), "ops");
         assert_eq!(expected_component("/getpassenger/1"), "passengers");
         assert_eq!(expected_component("/cats/"), "cats");
+        assert_eq!(expected_component("/docs"), "docs");
+        assert_eq!(expected_component("/docs/a/b.js"), "docs");
+        assert_eq!(expected_component("/docsx"), "ops");
     }
 
     #[test]

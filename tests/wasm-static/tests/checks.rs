@@ -9,8 +9,19 @@ use std::path::PathBuf;
 
 use spincrud_wasm_checks::*;
 
-/// The six components and the grants their routes need.
-const COMPONENTS: [&str; 6] = ["cats", "passengers", "configs", "data", "users", "ops"];
+/// The seven components and the grants their routes need.
+const COMPONENTS: [&str; 7] = [
+    "cats",
+    "passengers",
+    "configs",
+    "data",
+    "users",
+    "ops",
+    "docs",
+];
+/// The six that serve the API (through spincrud-spin) and read its variables; `docs` serves
+/// static files only and gets no variable, store or network.
+const API_COMPONENTS: [&str; 6] = ["cats", "passengers", "configs", "data", "users", "ops"];
 const SQL_COMPONENTS: [&str; 5] = ["cats", "passengers", "configs", "users", "ops"];
 const KV_COMPONENTS: [&str; 2] = ["data", "ops"];
 /// What every component reads with `spin_sdk::variables::get`.
@@ -55,7 +66,16 @@ const PROBES: &[&str] = &[
     "/healthz/x",
     "/data/",
     "/unknown/route",
+    "/docs",
+    "/docs/",
+    "/docs/index.html",
+    "/docs/a/b.js",
+    "/docsx",
 ];
+
+/// The API explorer page's static site: spin.toml mounts it into the `docs` component; built by
+/// scripts/build-docs-ui.sh (part of make components).
+const DOCS_SITE: &str = "target/docs-ui";
 
 fn manifest() -> Manifest {
     let path = repo_root().join("spin.toml");
@@ -118,7 +138,11 @@ fn manifest_declares_components_grants_and_variables() {
     }
 
     let ids: BTreeSet<&str> = m.components.keys().map(String::as_str).collect();
-    assert_eq!(ids, COMPONENTS.into_iter().collect(), "the six components");
+    assert_eq!(
+        ids,
+        COMPONENTS.into_iter().collect(),
+        "the seven components"
+    );
 
     for (id, c) in &m.components {
         assert_eq!(
@@ -126,13 +150,27 @@ fn manifest_declares_components_grants_and_variables() {
             format!("target/wasm32-wasip1/release/spincrud_{id}.wasm"),
             "component `{id}`: source"
         );
-        for var in COMPONENT_VARIABLES {
-            assert_eq!(
-                c.variables.get(var).map(String::as_str),
-                Some(format!("{{{{ {var} }}}}").as_str()),
-                "component `{id}` must expose variable `{var}` as \"{{{{ {var} }}}}\""
-            );
+        if API_COMPONENTS.contains(&id.as_str()) {
+            for var in COMPONENT_VARIABLES {
+                assert_eq!(
+                    c.variables.get(var).map(String::as_str),
+                    Some(format!("{{{{ {var} }}}}").as_str()),
+                    "component `{id}` must expose variable `{var}` as \"{{{{ {var} }}}}\""
+                );
+            }
+        } else {
+            assert!(c.variables.is_empty(), "component `{id}` reads no variable");
         }
+        let wants_files = id == "docs";
+        assert_eq!(
+            c.files,
+            if wants_files {
+                vec![(DOCS_SITE.to_string(), "/".to_string())]
+            } else {
+                vec![]
+            },
+            "component `{id}`: files"
+        );
         let wants_sql = SQL_COMPONENTS.contains(&id.as_str());
         let wants_kv = KV_COMPONENTS.contains(&id.as_str());
         assert_eq!(
@@ -347,6 +385,50 @@ fn componentizes_as_spin_does_into_a_platform_component() {
             "{id}: component of {size} bytes imports {}; exports {}",
             imports.iter().cloned().collect::<Vec<_>>().join(", "),
             exports.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+}
+
+#[test]
+fn docs_site_is_local_and_not_compiled_in() {
+    let site = repo_root().join(DOCS_SITE);
+    let index = std::fs::read_to_string(site.join("index.html")).unwrap_or_else(|_| {
+        panic!(
+            "run make components first (scripts/build-docs-ui.sh): missing {DOCS_SITE}/index.html"
+        )
+    });
+    // Every asset the page names is a file of the site, served under /docs/: no CDN.
+    let mut assets = 0;
+    for attr in ["src=\"", "href=\""] {
+        for rest in index.split(attr).skip(1) {
+            let url = rest.split('"').next().unwrap_or_default();
+            let name = url.strip_prefix("/docs/").unwrap_or_else(|| {
+                panic!("{DOCS_SITE}/index.html loads {url}, which is not under /docs/")
+            });
+            assert!(
+                site.join(name).is_file(),
+                "{DOCS_SITE}/index.html loads {url}, which the site lacks"
+            );
+            assets += 1;
+        }
+    }
+    assert!(
+        assets >= 3,
+        "{DOCS_SITE}/index.html names only {assets} assets"
+    );
+    let bundle = std::fs::metadata(site.join("swagger-ui-bundle.js")).map_or(0, |m| m.len());
+    println!("{DOCS_SITE}: {assets} assets in index.html; swagger-ui-bundle.js {bundle} bytes");
+
+    // The component reads the site through its mount: none of it is in the .wasm.
+    let (_, _, wasm) = built_components()
+        .into_iter()
+        .find(|(id, _, _)| id == "docs")
+        .expect("the docs component");
+    for marker in [&b"SwaggerUIBundle"[..], b"swagger-ui"] {
+        assert!(
+            !wasm.windows(marker.len()).any(|w| w == marker),
+            "spincrud_docs.wasm contains `{}`: the site must be read from the mount, not compiled in",
+            String::from_utf8_lossy(marker)
         );
     }
 }

@@ -17,11 +17,12 @@ use std::sync::Arc;
 use spincrud_core::http;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use self::backends::Backends;
 use self::output::Capture;
+use super::manifest::FileMount;
 use super::outbound::AllowedHost;
 
 wasmtime::component::bindgen!({
@@ -52,6 +53,8 @@ pub struct Grants {
     pub allowed_outbound_hosts: Vec<AllowedHost>,
     /// `[component.x] environment`, as WASI environment variables.
     pub environment: Vec<(String, String)>,
+    /// `[component.x] files`: directories the instance reads (checked at start).
+    pub files: Vec<FileMount>,
 }
 
 /// How much of a guest's stdout/stderr per request is kept for the log.
@@ -78,6 +81,14 @@ impl State {
         let stderr = Capture::new(OUTPUT_CAPACITY);
         let mut wasi = WasiCtx::builder();
         wasi.stdout(stdout.clone()).stderr(stderr.clone()).envs(&grants.environment);
+        for mount in &grants.files {
+            // Read-only, as Spin mounts files. Opened per instance (one `open`): a directory
+            // that has gone since the start leaves the component without its files, as if they
+            // were missing, rather than failing the request.
+            if let Err(e) = wasi.preopened_dir(&mount.source, &mount.destination, FsPerms::ReadOnly) {
+                tracing::warn!(component = %grants.id, dir = %mount.source.display(), error = %e, "cannot mount files");
+            }
+        }
         State {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
