@@ -16,7 +16,7 @@ FROM docker.io/library/rust:1.95-bookworm AS build
 # Spin components are wasm32-wasip1; sqlx's bundled SQLite needs the C compiler the
 # rust image already has; TLS is rustls (no OpenSSL); the /docs page comes from npm.
 RUN rustup target add wasm32-wasip1 && \
-    apt-get update && apt-get install -y --no-install-recommends npm && rm -rf /var/lib/apt/lists/*
+    apt-get update && apt-get install -y --no-install-recommends npm=9.2.0~ds1-1 && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
 COPY . .

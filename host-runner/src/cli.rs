@@ -29,6 +29,15 @@ pub enum Command {
         #[command(flatten)]
         stores: StoreArgs,
     },
+    /// GET a URL and exit 0 on a 2xx answer, 1 otherwise: a health check for images without a
+    /// shell or an HTTP client (compose, Docker HEALTHCHECK, exec probes).
+    Probe {
+        /// `http://host:port/path` (plain HTTP, e.g. `http://127.0.0.1:3000/readyz`).
+        url: String,
+        /// Give up after this long.
+        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
 }
 
 #[derive(Subcommand, Debug)]

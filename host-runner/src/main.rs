@@ -4,6 +4,7 @@ mod cli;
 mod import;
 mod metrics;
 mod migrate;
+mod probe;
 mod server;
 mod stores;
 mod wasm;
@@ -16,6 +17,10 @@ use stores::Stores;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Probe { url, timeout } = &cli.command {
+        // No log lines and no thread pool: a probe runs often, and says only what failed.
+        std::process::exit(probe::run(url, *timeout));
+    }
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
@@ -38,6 +43,7 @@ fn main() -> anyhow::Result<()> {
                 stores.close().await;
                 result
             }
+            Command::Probe { .. } => unreachable!("handled before the runtime starts"),
         }
     })
 }

@@ -96,3 +96,21 @@ def test_docker_compose_config():
         ["docker", "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_host_runner_probes_itself(compose):
+    """The image has no shell: the healthcheck is host-runner's own probe, in exec form, on
+    an address host-runner really accepts (`host-runner probe --help` describes it)."""
+    import subprocess
+    hc = compose["services"]["host-runner"].get("healthcheck")
+    assert hc, "host-runner has no healthcheck"
+    test = hc["test"]
+    assert test[0] == "CMD", "exec form: the image has no shell"
+    assert test[1:3] == ["/usr/local/bin/host-runner", "probe"], test
+    assert test[3].startswith("http://127.0.0.1:3000/"), test
+    binary = REPO / "target/debug/host-runner"
+    help_text = subprocess.run([binary, "probe", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "exit 0 on a 2xx" in help_text
+    # Nothing listens on that port here: the probe fails, as a health check must.
+    result = subprocess.run([binary, "probe", "--timeout", "300ms", "http://127.0.0.1:9/readyz"], capture_output=True, text=True)
+    assert result.returncode == 1 and "probe:" in result.stderr
