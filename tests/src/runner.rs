@@ -30,7 +30,7 @@ pub fn run(engine: Engine, stores: Stores) -> ExitCode {
         crate::harness::wasm::prepare_wasm_engine();
     }
     let ctx: &'static Ctx = Box::leak(Box::new(Ctx::new(engine, stores)));
-    let trials = suite::all()
+    let trials = suite::all(stores)
         .into_iter()
         .map(|case| {
             let body = case.body;

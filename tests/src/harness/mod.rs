@@ -1,9 +1,10 @@
 //! Everything that is not a test: starting the stores and host-runner, and talking HTTP.
 
 pub mod http;
+pub mod load;
 mod logs;
-mod postgres;
-mod redis;
+pub mod postgres;
+pub mod redis;
 pub mod server;
 mod supervisor;
 mod tempdir;
@@ -149,6 +150,45 @@ impl Ctx {
         self.data_lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A server of its own (not shared with other tests), on this binary's store set, with
+    /// more environment variables. For PostgreSQL + Redis it gets a database and a Redis db
+    /// index of its own.
+    #[track_caller]
+    pub fn start_dedicated(&self, name: &'static str, env: &[(&str, &str)]) -> Server {
+        static NEXT_REDIS_DB: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(8);
+        let mut options = server::Options {
+            name,
+            engine: self.engine,
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        };
+        if self.stores == Stores::PostgresRedis {
+            let backends = self.backends();
+            options.database_url = Some(backends.postgres.create_database(&format!("spincrud_{name}")));
+            let db = NEXT_REDIS_DB.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            assert!(db < 16, "Redis has 16 databases");
+            options.redis_url = Some(backends.redis.url(db));
+        }
+        Server::start(options)
+    }
+
+    /// A server on a PostgreSQL and a Redis of its own, which the test may stop and restart.
+    #[track_caller]
+    pub fn start_with_own_stores(&self, name: &'static str, env: &[(&str, &str)]) -> (Server, postgres::Postgres, redis::Redis) {
+        let root = tempdir::root();
+        let pg = postgres::Postgres::start_named(root, &format!("postgres-{name}"));
+        let redis = redis::Redis::start_named(root, &format!("redis-{name}"));
+        let options = server::Options {
+            name,
+            engine: self.engine,
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            database_url: Some(pg.create_database("spincrud")),
+            redis_url: Some(redis.url(0)),
+            ..Default::default()
+        };
+        (Server::start(options), pg, redis)
     }
 
     #[track_caller]

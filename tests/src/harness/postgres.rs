@@ -3,7 +3,7 @@
 //! (PostgreSQL refuses to run as root).
 
 use std::ffi::CString;
-use std::fs::{self, File};
+use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -19,14 +19,22 @@ pub struct Postgres {
     port: u16,
     bin: PathBuf,
     log: PathBuf,
+    data: PathBuf,
+    sockets: PathBuf,
+    owner: Option<(u32, u32)>,
     child: Mutex<Child>,
 }
 
 impl Postgres {
     pub fn start(root: &Path) -> Postgres {
+        Postgres::start_named(root, "postgres")
+    }
+
+    /// A server of its own in `root/<name>` (a test that stops and restarts it).
+    pub fn start_named(root: &Path, name: &str) -> Postgres {
         let bin = bin_dir();
         let owner = service_user();
-        let dir = root.join("postgres");
+        let dir = root.join(name);
         let data = dir.join("data");
         let sockets = dir.join("sockets");
         for d in [&dir, &sockets] {
@@ -63,39 +71,34 @@ impl Postgres {
 
         let port = free_port();
         let log = dir.join("postgres.log");
-        let log_file = File::create(&log).unwrap();
-        let mut cmd = Command::new(bin.join("postgres"));
-        cmd.arg("-D")
-            .arg(&data)
-            .arg("-p")
-            .arg(port.to_string())
-            .arg("-k")
-            .arg(&sockets)
-            .args(["-c", "listen_addresses=127.0.0.1"])
-            .args([
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ])
-            .args(["-c", "max_connections=300"])
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log_file.try_clone().unwrap()))
-            .stderr(Stdio::from(log_file));
-        as_owner(&mut cmd, owner);
-        let child = supervisor::spawn_long_lived(cmd)
-            .unwrap_or_else(|e| panic!("cannot run postgres: {e}"));
+        let child = spawn_server(&bin, &data, &sockets, &log, port, owner);
         let pg = Postgres {
             port,
             bin,
             log,
+            data,
+            sockets,
+            owner,
             child: Mutex::new(child),
         };
         pg.wait_ready();
         pg
+    }
+
+    /// Stops the server (fast shutdown: sessions are cut off) and waits until it is gone.
+    pub fn stop(&self) {
+        let mut child = self.child.lock().unwrap();
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+        }
+        let _ = child.wait();
+    }
+
+    /// Starts the stopped server again, on the same port and data, and waits until it answers.
+    pub fn restart(&self) {
+        let child = spawn_server(&self.bin, &self.data, &self.sockets, &self.log, self.port, self.owner);
+        *self.child.lock().unwrap() = child;
+        self.wait_ready();
     }
 
     fn wait_ready(&self) {
@@ -153,6 +156,33 @@ impl Postgres {
     fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+fn spawn_server(bin: &Path, data: &Path, sockets: &Path, log: &Path, port: u16, owner: Option<(u32, u32)>) -> Child {
+    let log_file = fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let mut cmd = Command::new(bin.join("postgres"));
+    cmd.arg("-D")
+        .arg(data)
+        .arg("-p")
+        .arg(port.to_string())
+        .arg("-k")
+        .arg(sockets)
+        .args(["-c", "listen_addresses=127.0.0.1"])
+        .args([
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ])
+        .args(["-c", "max_connections=300"])
+        .current_dir(data.parent().unwrap_or(data))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log_file.try_clone().unwrap()))
+        .stderr(Stdio::from(log_file));
+    as_owner(&mut cmd, owner);
+    supervisor::spawn_long_lived(cmd).unwrap_or_else(|e| panic!("cannot run postgres: {e}"))
 }
 
 /// The `bin` directory of the highest installed version.

@@ -37,6 +37,8 @@ pub struct Options {
     pub body_limit: Option<usize>,
     pub database_url: Option<String>,
     pub redis_url: Option<String>,
+    /// More environment variables (deadlines, limits) for this server only.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -49,6 +51,7 @@ impl Default for Options {
             body_limit: None,
             database_url: None,
             redis_url: None,
+            env: Vec::new(),
         }
     }
 }
@@ -112,6 +115,9 @@ impl Server {
         }
         if let Some(url) = &o.redis_url {
             cmd.env("REDIS_URL", url);
+        }
+        for (name, value) in &o.env {
+            cmd.env(name, value);
         }
         if let Some(level) = std::env::var_os("SPINCRUD_TEST_RUST_LOG") {
             cmd.env("RUST_LOG", level);
@@ -213,6 +219,11 @@ impl Server {
     /// Everything the server printed so far (stdout and stderr).
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(self.logs.path()).unwrap_or_default()
+    }
+
+    /// The server's process id (to read its memory from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap_or_else(|p| p.into_inner()).id()
     }
 
     /// Whether the process is still running.

@@ -2,7 +2,7 @@
 //! panics to fail. Tests run in parallel on shared servers, so each creates its own items,
 //! tagged with a unique value, and filters lists by that tag.
 
-use crate::harness::Ctx;
+use crate::harness::{Ctx, Stores};
 
 mod resources;
 mod support;
@@ -15,6 +15,7 @@ mod conditional;
 mod configs;
 mod csv_import;
 mod data;
+mod faults;
 mod items;
 mod lists;
 mod ops;
@@ -48,8 +49,13 @@ macro_rules! resource_tests {
 }
 pub(crate) use {resource_tests, tests};
 
-/// Every test, named `area::test` or `area::test::resource`.
-pub fn all() -> Vec<Case> {
+/// Every test for a store set, named `area::test` or `area::test::resource`.
+pub fn all(stores: Stores) -> Vec<Case> {
+    // Stopping and restarting a store only means something for the networked ones.
+    let outages: Plain = match stores {
+        Stores::PostgresRedis => faults::OUTAGE_TESTS,
+        Stores::Embedded => &[],
+    };
     let plain: &[(&str, Plain)] = &[
         ("ops", ops::TESTS),
         ("routing", routing::TESTS),
@@ -64,6 +70,8 @@ pub fn all() -> Vec<Case> {
         ("search", search::TESTS),
         ("users", users::TESTS),
         ("data", data::TESTS),
+        ("faults", faults::TESTS),
+        ("faults", outages),
     ];
     let per_resource: &[(&str, PerResource)] = &[
         ("items", items::TESTS),
