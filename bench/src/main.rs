@@ -35,6 +35,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+mod at_size;
+
 const HELP: &str = "spincrud-bench: host-runner's native and wasm engines side by side (embedded SQLite, loopback)
 
 USAGE: cargo run --release -p spincrud-bench [-- OPTIONS]
@@ -47,6 +49,12 @@ OPTIONS:
   --engines LIST     comma-separated engines (default native,wasm)
   --restarts N       warm restarts to time per engine (default 5)
   --only SCENARIO    run only one scenario (get, create, list, health) and skip the rest
+  --at-size SIZE     then the benchmark at size: `ci` (default: /data at 1,000 and 45,716
+                     records, lists at 1,000 and 100,000 rows, on embedded SQLite and on
+                     PostgreSQL + Redis, and three 20 s soaks), `full` (lists at 1,000,000
+                     rows), or `none`
+  --rows N           rows of the large list (overrides the size's)
+  --stores LIST      store sets at size (default embedded,postgres)
   --no-build         use target/release/host-runner as it is
   --binary PATH      benchmark this host-runner instead (implies --no-build)
   -h, --help         this text";
@@ -61,10 +69,22 @@ struct Options {
     build: bool,
     only: Option<String>,
     binary: Option<PathBuf>,
+    at_size: Option<at_size::Sizes>,
 }
 
 fn parse_options() -> Options {
-    let mut o = Options { concurrency: 16, seconds: 3.0, rounds: 3, engines: vec!["native".into(), "wasm".into()], restarts: 5, build: true, only: None, binary: None };
+    let mut o = Options {
+        concurrency: 16,
+        seconds: 3.0,
+        rounds: 3,
+        engines: vec!["native".into(), "wasm".into()],
+        restarts: 5,
+        build: true,
+        only: None,
+        binary: None,
+        at_size: Some(at_size::Sizes::ci()),
+    };
+    let (mut rows, mut stores, mut at_size_given) = (None, None, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().unwrap_or_else(|| die(&format!("{name} needs a value")));
@@ -76,6 +96,17 @@ fn parse_options() -> Options {
             "--rounds" => o.rounds = value("--rounds").parse().unwrap_or_else(|_| die("bad --rounds")),
             "--no-build" => o.build = false,
             "--only" => o.only = Some(value("--only")),
+            "--at-size" => {
+                at_size_given = true;
+                o.at_size = match value("--at-size").as_str() {
+                    "ci" => Some(at_size::Sizes::ci()),
+                    "full" => Some(at_size::Sizes::full()),
+                    "none" => None,
+                    other => die(&format!("--at-size takes ci, full or none, not {other}")),
+                }
+            }
+            "--rows" => rows = Some(value("--rows").parse::<u64>().unwrap_or_else(|_| die("bad --rows"))),
+            "--stores" => stores = Some(value("--stores").split(',').map(str::to_owned).collect()),
             "--binary" => {
                 o.binary = Some(PathBuf::from(value("--binary")));
                 o.build = false;
@@ -85,6 +116,17 @@ fn parse_options() -> Options {
                 std::process::exit(0);
             }
             other => die(&format!("unknown option {other}\n\n{HELP}")),
+        }
+    }
+    if o.only.is_some() && !at_size_given {
+        o.at_size = None;
+    }
+    if let Some(sizes) = &mut o.at_size {
+        if let Some(rows) = rows {
+            sizes.rows = rows.max(1_000);
+        }
+        if let Some(stores) = stores {
+            sizes.stores = stores;
         }
     }
     o.concurrency = o.concurrency.max(1);
@@ -137,6 +179,11 @@ fn free_port() -> u16 {
 
 /// Starts `host-runner serve` and returns once it answers `GET /healthz`, with the time that took.
 async fn start(engine: &str, data_dir: &Path, binary: Option<&Path>) -> (Server, Duration) {
+    start_with(engine, data_dir, binary, &[]).await
+}
+
+/// [`start`] with more environment variables (store URLs, limits).
+async fn start_with(engine: &str, data_dir: &Path, binary: Option<&Path>, env: &[(&str, String)]) -> (Server, Duration) {
     let root = workspace();
     let binary = binary.map_or_else(|| root.join("target/release/host-runner"), Path::to_path_buf);
     if !binary.is_file() {
@@ -160,6 +207,7 @@ async fn start(engine: &str, data_dir: &Path, binary: Option<&Path>) -> (Server,
         .env_remove("API_TOKENS")
         .env_remove("AUTH_READS")
         .env_remove("BODY_LIMIT")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -282,6 +330,8 @@ enum Scenario {
     Create,
     List20,
     Healthz,
+    /// `GET` of one target, expecting `200`.
+    Fixed(&'static str),
 }
 
 impl Scenario {
@@ -291,6 +341,7 @@ impl Scenario {
             Scenario::Create => "create",
             Scenario::List20 => "list",
             Scenario::Healthz => "health",
+            Scenario::Fixed(_) => "fixed",
         }
     }
 
@@ -300,6 +351,7 @@ impl Scenario {
             Scenario::Create => "create an item   POST /cats",
             Scenario::List20 => "list 20 items    GET /cats?limit=20",
             Scenario::Healthz => "health           GET /healthz",
+            Scenario::Fixed(target) => target,
         }
     }
 }
@@ -347,6 +399,7 @@ async fn run_scenario(addr: SocketAddr, pid: u32, scenario: Scenario, ids: Arc<V
                     }
                     Scenario::List20 => (200, conn.send("GET", "/cats?limit=20", None).await),
                     Scenario::Healthz => (200, conn.send("GET", "/healthz", None).await),
+                    Scenario::Fixed(target) => (200, conn.send("GET", target, None).await),
                 };
                 let latency = sent.elapsed();
                 if sent >= start_at {
@@ -600,15 +653,20 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let scratch = std::env::temp_dir().join(format!("spincrud-bench-{}", std::process::id()));
     let results = runtime.block_on(run_all(&o, &scratch));
-    let failed: u64 = results.values().map(|r| r.failed).sum();
+    let mut failed: u64 = results.values().map(|r| r.failed).sum();
+    report(&o, &results);
+    if let Some(sizes) = &o.at_size {
+        failed += runtime.block_on(at_size::run(&o, sizes, &scratch));
+        spincrud_tests::harness::shutdown(true);
+    }
     if failed > 0 || std::env::var_os("SPINCRUD_BENCH_KEEP").is_some() {
         eprintln!("spincrud-bench: server logs kept in {}", scratch.display());
     } else {
         let _ = std::fs::remove_dir_all(&scratch);
     }
-    report(&o, &results);
     // Figures from failing requests measure nothing: a run with any is a failed run.
     if failed > 0 {
+        eprintln!("spincrud-bench: {failed} requests failed or got an unexpected status");
         for (engine, r) in results.iter().filter(|(_, r)| r.failed > 0) {
             eprintln!("spincrud-bench: {engine}: {} requests failed or got an unexpected status", r.failed);
         }

@@ -7,7 +7,7 @@ pub mod postgres;
 pub mod redis;
 pub mod server;
 mod supervisor;
-mod tempdir;
+pub mod tempdir;
 pub mod wasm;
 
 use std::panic::{self, AssertUnwindSafe};
