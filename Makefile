@@ -28,6 +28,7 @@ test: deps components host-runner check-data check-core-wasm test-rust test-k8s 
 
 deps:
 	scripts/install-deps.sh
+	scripts/install-browser.sh
 
 # The Spin components (wasm32-wasip1) and the /docs site their docs component mounts.
 components:

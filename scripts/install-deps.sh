@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond the Rust toolchain: PostgreSQL and Redis server binaries
-# (the tests start their own throwaway servers from them; nothing is left running).
+# (the tests start their own throwaway servers from them; nothing is left running), openssl,
+# (The browser of the /docs page test: scripts/install-browser.sh.)
 # Uses apt-get as root, or through sudo; otherwise says what to install and fails.
 set -euo pipefail
 
 missing=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# A self-signed certificate for the test of a PostgreSQL whose TLS does not verify.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ]; then
@@ -21,3 +24,4 @@ echo "install-deps: installing ${missing[*]}" >&2
 "${sudo[@]}" apt-get update -qq
 # The packages' own services are not needed: the tests run their own servers.
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+

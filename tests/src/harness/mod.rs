@@ -3,6 +3,7 @@
 pub mod http;
 pub mod load;
 mod logs;
+pub mod otlp;
 pub mod postgres;
 pub mod redis;
 pub mod server;

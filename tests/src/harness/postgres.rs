@@ -22,6 +22,8 @@ pub struct Postgres {
     data: PathBuf,
     sockets: PathBuf,
     owner: Option<(u32, u32)>,
+    /// Serves TLS with a self-signed certificate (which no client can verify).
+    tls: bool,
     child: Mutex<Child>,
 }
 
@@ -32,6 +34,16 @@ impl Postgres {
 
     /// A server of its own in `root/<name>` (a test that stops and restarts it).
     pub fn start_named(root: &Path, name: &str) -> Postgres {
+        Postgres::start_in(root, name, false)
+    }
+
+    /// A server of its own that offers TLS with a self-signed certificate, as Debian's
+    /// PostgreSQL does out of the box.
+    pub fn start_with_self_signed_tls(root: &Path, name: &str) -> Postgres {
+        Postgres::start_in(root, name, true)
+    }
+
+    fn start_in(root: &Path, name: &str, tls: bool) -> Postgres {
         let bin = bin_dir();
         let owner = service_user();
         let dir = root.join(name);
@@ -69,9 +81,12 @@ impl Postgres {
             );
         }
 
+        if tls {
+            self_signed_certificate(&data, owner);
+        }
         let port = free_port();
         let log = dir.join("postgres.log");
-        let child = spawn_server(&bin, &data, &sockets, &log, port, owner);
+        let child = spawn_server(&bin, &data, &sockets, &log, port, owner, tls);
         let pg = Postgres {
             port,
             bin,
@@ -79,6 +94,7 @@ impl Postgres {
             data,
             sockets,
             owner,
+            tls,
             child: Mutex::new(child),
         };
         pg.wait_ready();
@@ -96,7 +112,7 @@ impl Postgres {
 
     /// Starts the stopped server again, on the same port and data, and waits until it answers.
     pub fn restart(&self) {
-        let child = spawn_server(&self.bin, &self.data, &self.sockets, &self.log, self.port, self.owner);
+        let child = spawn_server(&self.bin, &self.data, &self.sockets, &self.log, self.port, self.owner, self.tls);
         *self.child.lock().unwrap() = child;
         self.wait_ready();
     }
@@ -158,7 +174,22 @@ impl Postgres {
     }
 }
 
-fn spawn_server(bin: &Path, data: &Path, sockets: &Path, log: &Path, port: u16, owner: Option<(u32, u32)>) -> Child {
+/// `server.crt`/`server.key` in the data directory, for `localhost`, signed by nobody.
+fn self_signed_certificate(data: &Path, owner: Option<(u32, u32)>) {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=localhost", "-newkey", "rsa:2048", "-keyout"])
+        .arg(data.join("server.key"))
+        .arg("-out")
+        .arg(data.join("server.crt"));
+    let out = run(cmd, owner);
+    if !out.status.success() {
+        panic!("openssl could not make a certificate: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    fs::set_permissions(data.join("server.key"), fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn_server(bin: &Path, data: &Path, sockets: &Path, log: &Path, port: u16, owner: Option<(u32, u32)>, tls: bool) -> Child {
     let log_file = fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     let mut cmd = Command::new(bin.join("postgres"));
     cmd.arg("-D")
@@ -177,6 +208,7 @@ fn spawn_server(bin: &Path, data: &Path, sockets: &Path, log: &Path, port: u16, 
             "full_page_writes=off",
         ])
         .args(["-c", "max_connections=300"])
+        .args(["-c", if tls { "ssl=on" } else { "ssl=off" }])
         .current_dir(data.parent().unwrap_or(data))
         .stdin(Stdio::null())
         .stdout(Stdio::from(log_file.try_clone().unwrap()))

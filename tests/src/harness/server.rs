@@ -28,6 +28,23 @@ const CONTROLLED_ENV: [&str; 9] = [
     "RUST_LOG",
 ];
 
+/// OpenTelemetry's variables: no server exports traces unless its `env` says so.
+const CONTROLLED_OTEL_ENV: [&str; 13] = [
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_SDK_DISABLED",
+    "OTEL_BSP_SCHEDULE_DELAY",
+];
+
 #[derive(Clone, Debug)]
 pub struct Options {
     pub name: &'static str,
@@ -95,7 +112,7 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for var in CONTROLLED_ENV {
+        for var in CONTROLLED_ENV.iter().chain(&CONTROLLED_OTEL_ENV) {
             cmd.env_remove(var);
         }
         cmd.env("LISTEN", "127.0.0.1:0")

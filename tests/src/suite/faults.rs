@@ -27,7 +27,11 @@ pub const TESTS: super::Plain = tests![
     nul_is_refused_in_every_string_and_matches_no_filter,
 ];
 
-pub const OUTAGE_TESTS: super::Plain = tests![postgres_outage_fails_fast_and_recovers, redis_outage_fails_fast_and_recovers];
+pub const OUTAGE_TESTS: super::Plain = tests![
+    postgres_outage_fails_fast_and_recovers,
+    redis_outage_fails_fast_and_recovers,
+    a_postgres_certificate_that_does_not_verify_is_explained_in_the_log,
+];
 
 fn api(server: &Server) -> Api<'_> {
     server.api()
@@ -378,4 +382,29 @@ fn redis_outage_fails_fast_and_recovers(ctx: &Ctx) {
     api.post("/data").json(&json!([{"id": "r4"}])).send().expect(201);
     api.get("/readyz").send().expect(200);
     eprintln!("Redis outage ({:?}): slowest 503 {slowest:?}", ctx.engine);
+}
+
+fn a_postgres_certificate_that_does_not_verify_is_explained_in_the_log(ctx: &Ctx) {
+    let pg = crate::harness::postgres::Postgres::start_with_self_signed_tls(crate::harness::tempdir::root(), "postgres-tls");
+    let url = format!("{}?sslmode=verify-full", pg.create_database("spincrud"));
+    let server = Server::start(crate::harness::server::Options {
+        name: "pg_tls",
+        engine: ctx.engine,
+        database_url: Some(url),
+        env: vec![("SKIP_MIGRATIONS".into(), "true".into())],
+        ..Default::default()
+    });
+    let resp = server.api().get("/cats").allow_server_error().send();
+    // The client learns nothing about the store...
+    assert_problem(&resp, 503, "service-unavailable");
+    // ...the operator reads why in the log (the component's stderr, on the wasm engine).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = server.log_text().to_lowercase();
+        if log.contains("store unavailable") && log.contains("certificate") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the log does not say why PostgreSQL is unavailable:\n{}", server.log_tail(30));
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
