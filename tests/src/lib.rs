@@ -2,7 +2,7 @@
 //!
 //! Each test binary in `tests/tests/` calls [`run`] with one engine and one store set; the
 //! suite itself (`suite/`) only talks HTTP to the servers the harness (`harness/`) starts, so
-//! it is engine- and store-agnostic. The spec is `shared/api.md` plus `docs/contract-notes.md`.
+//! it is engine- and store-agnostic. The spec is `docs/api.md` plus `docs/contract-notes.md`.
 //!
 //! Running: `cargo build -p host-runner && cargo test -p spincrud-tests`. Useful knobs:
 //! - `SPINCRUD_HOST_RUNNER=/path/to/host-runner` to test another build;
