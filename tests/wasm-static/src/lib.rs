@@ -2,7 +2,7 @@
 //!
 //! Nothing here runs a component. The tests in `tests/checks.rs` read:
 //! - `spin.toml` (components, grants, variables, routes);
-//! - `../shared/api.md` (the HTTP contract's routes), when it is beside the repository;
+//! - `docs/api.md` (the API reference's routes);
 //! - `target/wasm32-wasip1/release/spincrud_<name>.wasm`, built by `make components`;
 //! - the WIT that the spin-sdk crate in `Cargo.lock` ships (found with `cargo metadata`).
 //!
@@ -273,7 +273,7 @@ pub fn duplicate_routes(triggers: &[Trigger]) -> Vec<String> {
         .collect()
 }
 
-/// The route templates of api.md: every backticked path (`/cats/{id}`, `GET /hello`), without
+/// The route templates of an API document: every backticked path (`/cats/{id}`, `GET /hello`), without
 /// its query; generic placeholders (`/<resource>`) are left out.
 pub fn api_routes(api_md: &str) -> BTreeSet<String> {
     let mut routes = BTreeSet::new();
