@@ -13,6 +13,7 @@ pub const TESTS: super::Plain = tests![
     array_load_upsert_and_delete,
     concurrent_loads_keep_every_record,
     clear_after_concurrent_loads_removes_every_record,
+    offsets_follow_a_model_across_chunks_concurrent_loads_upserts_and_deletes,
 ];
 
 const FIELDS: [&str; 7] = [
@@ -355,4 +356,69 @@ fn clear_after_concurrent_loads_removes_every_record(ctx: &Ctx) {
         .filter(|id| api.get(&format!("/data/{id}")).send().status != 404)
         .collect();
     assert!(still_there.is_empty(), "after DELETE /data (204), GET /data/{{id}} should be 404 for every record, but these are still readable: {still_there:?}");
+}
+
+/// Pages at chunk boundaries and in between, and the whole list, against the model.
+#[track_caller]
+fn check_against(api: Api, model: &[String], what: &str) {
+    let n = model.len();
+    let whole = list(api, "/data");
+    assert_eq!(pluck(&whole.items, "id"), model, "{what}: GET /data is the model");
+    assert_eq!(whole.total, n as u64, "{what}: X-Total-Count");
+    for start in [0, 1, 255, 256, 257, 300, 511, 512, 513, n / 2, n.saturating_sub(3), n, n + 5] {
+        let page = list(api, &format!("/data?start={start}&limit=20"));
+        let from = start.min(n);
+        let to = (start + 20).min(n);
+        assert_eq!(pluck(&page.items, "id"), model[from..to], "{what}: page at start={start}");
+        assert_eq!(page.total, n as u64, "{what}: X-Total-Count at start={start}");
+        assert_eq!(page.next.is_some(), to < n, "{what}: Link at start={start}");
+    }
+}
+
+/// `/data` spans several chunks of slots: offsets stay those of the model through concurrent
+/// loads (each one's new ids stay together and in order), upserts (in place) and deletes
+/// (positions close up).
+fn offsets_follow_a_model_across_chunks_concurrent_loads_upserts_and_deletes(ctx: &Ctx) {
+    let _guard = ctx.lock_data();
+    let api = ctx.api();
+    clear(api);
+    let t = tag("model");
+    let id = |i: usize| format!("{t}-{i:04}");
+    let mut model: Vec<String> = (0..700).map(id).collect();
+    let first: Vec<Value> = model.iter().map(|i| record(i, "first")).collect();
+    assert_loaded(&api.post("/data").json(&Value::Array(first)).send(), Some(700));
+    check_against(api, &model, "after the first load");
+
+    // Four loads at once: each upserts 50 records of the first load and adds 120 new ones.
+    let batches: Vec<Vec<String>> = (0..4).map(|b| (0..120).map(|i| id(1000 + b * 120 + i)).collect()).collect();
+    let answers = race(4, |b| {
+        let mut body: Vec<Value> = (0..50).map(|i| record(&id(b * 150 + i), &format!("upsert {b}"))).collect();
+        body.extend(batches[b].iter().map(|i| record(i, "new")));
+        api.post("/data").json(&Value::Array(body))
+    });
+    for a in &answers {
+        assert_loaded(a, Some(170));
+    }
+    // Upserts kept their places; the new ids follow, one load's block after another's.
+    let listed = pluck(&list(api, "/data").items, "id");
+    assert_eq!(listed[..700], model[..], "upserts keep their positions");
+    let mut tail: Vec<&[String]> = listed[700..].chunks(120).collect();
+    tail.sort_by_key(|block| block[0].clone());
+    let expected: Vec<&[String]> = batches.iter().map(Vec::as_slice).collect();
+    assert_eq!(tail, expected, "each load's new ids stay together, in its order");
+    model = listed;
+    let upserted = get_json(api, &format!("/data/{}", id(151)));
+    assert_eq!(upserted["name"], "upsert 1");
+
+    // Deletes at once, across chunks, then a deleted id loaded again goes to the end.
+    let doomed: Vec<String> = model.iter().step_by(7).take(120).cloned().collect();
+    for a in race(doomed.len(), |w| api.delete(&format!("/data/{}", doomed[w]))) {
+        a.expect(204);
+    }
+    model.retain(|i| !doomed.contains(i));
+    check_against(api, &model, "after the deletes");
+    assert_loaded(&api.post("/data").json(&json!([record(&doomed[0], "back")])).send(), Some(1));
+    model.push(doomed[0].clone());
+    check_against(api, &model, "after loading a deleted id again");
+    clear(api);
 }

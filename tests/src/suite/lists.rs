@@ -19,6 +19,8 @@ pub const TESTS: super::Plain = tests![
     filters_compare_typed_values,
     empty_result,
     head_on_a_list,
+    unfiltered_totals_stay_exact_through_writes,
+    count_none_skips_the_total_and_keeps_the_link,
     default_limit_is_100,
 ];
 
@@ -403,4 +405,61 @@ fn default_limit_is_100(ctx: &Ctx) {
         names(&rest.items) == ["n100"] && rest.next.is_none(),
         "the Link gives the 101st cat",
     );
+}
+
+/// Without filters `X-Total-Count` comes from kept row counts: exact through single, bulk and CSV
+/// creates and deletes, for every resource (a server of its own, so nothing else writes).
+fn unfiltered_totals_stay_exact_through_writes(ctx: &Ctx) {
+    let server = ctx.start_dedicated("counts", &[]);
+    let api = server.api();
+    let total = |path: &str| list(api, path).total;
+    for path in ["/cats", "/passengers", "/configs", "/users"] {
+        assert_eq!(total(path), 0, "{path} starts empty");
+    }
+    let cats: Vec<Value> = (0..5).map(|i| create(api, "/cats", &json!({"name": format!("C{i}")}))).collect();
+    api.post("/cats").json(&json!([{"name": "B1"}, {"name": "B2"}, {"name": "B3"}])).send().expect(201);
+    for cat in &cats[..2] {
+        api.delete(&format!("/cats/{}", cat["id"].as_str().unwrap())).send().expect(204);
+    }
+    // A refused bulk (one invalid item) counts nothing.
+    assert_invalid(&api.post("/cats").json(&json!([{"name": "ok"}, {"name": ""}])).send(), "[1].name");
+    assert_eq!(total("/cats"), 6);
+    let csv = "Survived,Pclass,Name,Sex,Age,Siblings/Spouses Aboard,Parents/Children Aboard,Fare\n1,1,A,male,1,0,0,1\n0,3,B,female,2,1,0,7.25\n";
+    api.post("/passengers").content_type("text/csv").body(csv).send().expect(201);
+    assert_eq!(total("/passengers"), 2);
+    create(api, "/users", &json!({"username": "counted", "email": "counted@example.com"}));
+    assert_eq!(total("/users"), 1);
+    assert_eq!(list(api, "/cats?limit=2").next.as_deref(), Some("/cats?limit=2&offset=2"));
+}
+
+/// `Prefer: count=none` answers without `X-Total-Count` (a `Link` still says whether more
+/// remain); `count=exact`, the default, is echoed like it; others are answered exactly.
+fn count_none_skips_the_total_and_keeps_the_link(ctx: &Ctx) {
+    let api = ctx.api();
+    let color = tag("cnt");
+    for i in 0..3 {
+        create(api, "/cats", &json!({"name": format!("N{i}"), "color": color}));
+    }
+    let target = format!("/cats?color={color}&limit=2");
+    let none = api.get(&target).header("Prefer", "count=none").send();
+    none.expect(200);
+    none.check(none.header("x-total-count").is_none(), "count=none: no X-Total-Count");
+    none.check(none.header("preference-applied") == Some("count=none"), "Preference-Applied: count=none");
+    none.check(none.json().as_array().map(Vec::len) == Some(2), "two items");
+    none.check(next_link_of(&none).as_deref() == Some(format!("/cats?color={color}&limit=2&offset=2").as_str()), "a Link to the rest");
+    let last = api.get(&format!("/cats?color={color}&limit=2&offset=2")).header("Prefer", "count=none").send();
+    last.check(next_link_of(&last).is_none() && last.json().as_array().map(Vec::len) == Some(1), "no Link after the last page");
+    for (prefer, applied) in [("count=exact", "count=exact"), ("count=planned", "count=exact"), ("return=minimal, count=\"none\"", "count=none")] {
+        let resp = api.get(&target).header("Prefer", prefer).send();
+        resp.check(resp.header("preference-applied") == Some(applied), &format!("Prefer: {prefer} → Preference-Applied: {applied}"));
+        let exact = applied == "count=exact";
+        resp.check(resp.header("x-total-count").is_some() == exact, "X-Total-Count exactly when counting");
+    }
+    let plain = api.get(&target).send();
+    plain.check(plain.header("preference-applied").is_none() && plain.header("x-total-count") == Some("3"), "no preference: the exact count, nothing echoed");
+    plain.check(plain.header("vary").is_some_and(|v| v.to_ascii_lowercase().contains("prefer")), "Vary: Prefer");
+}
+
+fn next_link_of(resp: &crate::harness::http::Response) -> Option<String> {
+    crate::harness::http::next_link(resp)
 }

@@ -23,6 +23,7 @@ mod passengers;
 mod routing;
 mod search;
 mod seed_routes;
+mod telemetry;
 mod users;
 
 use resources::Resource;
@@ -71,6 +72,7 @@ pub fn all(stores: Stores) -> Vec<Case> {
         ("users", users::TESTS),
         ("data", data::TESTS),
         ("faults", faults::TESTS),
+        ("telemetry", telemetry::TESTS),
         ("faults", outages),
     ];
     let per_resource: &[(&str, PerResource)] = &[
