@@ -10,7 +10,7 @@
 #   SPINCRUD_HOST_RUNNER  host-runner binary to cross-check against (default:
 #                         target/debug/host-runner, built here with cargo when cargo exists)
 #   SPINCRUD_NO_BUILD=1   do not run `cargo build -p host-runner`
-#   SPINCRUD_SHARED       directory holding crds/ (default: <repo>/../shared)
+#   SPINCRUD_CRDS         directory of SpinKube CRDs (default: tests/k8s/crds)
 # Prints pytest's summary; exits non-zero when a check fails.
 set -euo pipefail
 

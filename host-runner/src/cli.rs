@@ -63,9 +63,10 @@ pub struct StoreArgs {
     /// Connections per store pool.
     #[arg(long, env = "POOL_SIZE", default_value_t = 16)]
     pub pool_size: u32,
-    /// Longest wait for a PostgreSQL or Redis connection (a free pool slot or a new connection):
-    /// past it the request answers 503, and while the store stays down requests answer 503 at
-    /// once. A duration: `500ms`, `2s`.
+    /// How long to wait for a PostgreSQL or Redis connection before deciding whether the store
+    /// is down: if it does not accept a connection, the request answers 503 then, and while it
+    /// stays down requests answer 503 at once; if it is up but busy, the request waits on (5 s
+    /// at most). A duration: `500ms`, `2s`.
     #[arg(long, env = "STORE_TIMEOUT", default_value = "500ms", value_parser = parse_duration)]
     pub store_timeout: Duration,
 }

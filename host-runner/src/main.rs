@@ -1,5 +1,9 @@
 //! host-runner: a thin shell over spincrud's core and its store adapters.
 
+// The futures of a request nest deeply (core → store enum → adapter → its span): their layouts
+// need more than the default 128 levels of queries.
+#![recursion_limit = "256"]
+
 mod cli;
 mod import;
 mod metrics;
@@ -7,27 +11,36 @@ mod migrate;
 mod probe;
 mod server;
 mod stores;
+mod telemetry;
 mod wasm;
 
-use clap::Parser;
+use clap::{Args as _, CommandFactory as _, FromArgMatches as _};
+use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command};
 use stores::Stores;
+use telemetry::{Telemetry, TelemetryArgs};
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let (cli, telemetry_args) = parse_command_line();
     if let Command::Probe { url, timeout } = &cli.command {
         // No log lines and no thread pool: a probe runs often, and says only what failed.
         std::process::exit(probe::run(url, *timeout));
     }
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
-        .with_writer(std::io::stdout)
-        .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
+    // Traces are for `serve`; the exporter's connections live on the runtime.
+    let telemetry = match (&cli.command, &telemetry_args) {
+        (Command::Serve(args), Some(otel)) => {
+            let _context = runtime.enter();
+            Telemetry::start(otel, &format!("{:?}", args.engine).to_lowercase())?
+        }
+        _ => Telemetry::off(),
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    telemetry.subscriber(filter).init();
+    telemetry.announce();
+    let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => server::serve(args).await,
             Command::Migrate(args) => {
@@ -45,5 +58,20 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Probe { .. } => unreachable!("handled before the runtime starts"),
         }
-    })
+    });
+    // The runtime's workers still run: the last exports use them.
+    telemetry.shutdown();
+    result
+}
+
+/// The command line, with the OpenTelemetry options added to `serve`.
+fn parse_command_line() -> (Cli, Option<TelemetryArgs>) {
+    TelemetryArgs::unset_empty_variables();
+    let command = Cli::command().mut_subcommand("serve", TelemetryArgs::augment_args);
+    let matches = command.get_matches();
+    let parsed = Cli::from_arg_matches(&matches).and_then(|cli| {
+        let otel = matches.subcommand_matches("serve").map(TelemetryArgs::from_arg_matches).transpose()?;
+        Ok((cli, otel))
+    });
+    parsed.unwrap_or_else(|e| e.exit())
 }

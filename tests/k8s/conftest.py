@@ -2,19 +2,22 @@
 
 Paths:
 - the repository is two levels up from this file;
-- the SpinKube CRDs are in ``$SPINCRUD_SHARED/crds``, by default ``<repo>/../shared/crds``;
+- the SpinKube CRDs are in ``tests/k8s/crds`` (spin-operator's, as released; ``$SPINCRUD_CRDS``
+  names another directory);
 - host-runner is ``$SPINCRUD_HOST_RUNNER``, by default ``<repo>/target/debug/host-runner``;
 - kubectl (for ``kubectl kustomize``) is ``$KUBECTL``, by default the one this venv ships.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -23,7 +26,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
-OVERLAYS = ("spinkube", "host-runner")
+# "<overlay>+<component>": the overlay with an optional component of k8s/components (the
+# policy checks run on those renders too).
+OVERLAYS = ("spinkube", "host-runner", "spinkube+tracing", "host-runner+tracing")
 NAMESPACE = "spincrud"
 VENV_BIN = Path(sys.executable).parent
 
@@ -57,9 +62,27 @@ def render_path(path: str) -> tuple[dict, ...]:
 
 
 def render(overlay: str) -> tuple[dict, ...]:
-    """Objects of k8s/overlays/<overlay> (or k8s/base for "base")."""
+    """Objects of k8s/overlays/<overlay> (or k8s/base for "base"), or of
+    "<overlay>+<component>": the overlay with that optional component."""
+    if "+" in overlay:
+        return render_path(str(with_component(*overlay.split("+", 1))))
     path = K8S / "base" if overlay == "base" else K8S / "overlays" / overlay
     return render_path(str(path))
+
+
+@functools.cache
+def with_component(overlay: str, component: str) -> Path:
+    """A throwaway kustomization that includes an overlay and adds a component, as an operator's
+    own overlay would (kustomize wants relative paths)."""
+    work = Path(tempfile.mkdtemp(prefix=f"spincrud-{overlay}-{component}-"))
+    atexit.register(shutil.rmtree, work, True)
+    (work / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+        "kind: Kustomization\n"
+        f"resources:\n  - {os.path.relpath(K8S / 'overlays' / overlay, work)}\n"
+        f"components:\n  - {os.path.relpath(K8S / 'components' / component, work)}\n"
+    )
+    return work
 
 
 def key(obj: dict) -> str:
@@ -128,20 +151,17 @@ def selector_matches(selector: dict, labels: dict) -> bool:
     return True
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("SPINCRUD_SHARED") or REPO.parent / "shared")
+def crd_directory() -> Path:
+    return Path(os.environ.get("SPINCRUD_CRDS") or Path(__file__).resolve().parent / "crds")
 
 
 @functools.cache
 def crds() -> dict[tuple[str, str, str], dict]:
     """(group, version, kind) -> openAPIV3Schema, from every YAML document in the CRD dir."""
-    crd_dir = shared_dir() / "crds"
+    crd_dir = crd_directory()
     files = sorted(crd_dir.glob("*.y*ml")) if crd_dir.is_dir() else []
     if not files:
-        pytest.fail(
-            f"no SpinKube CRDs in {crd_dir}: the repo is expected beside shared/ "
-            "(or set SPINCRUD_SHARED to a directory holding crds/)"
-        )
+        pytest.fail(f"no SpinKube CRDs in {crd_dir}")
     out = {}
     for f in files:
         for doc in yaml.safe_load_all(f.read_text()):

@@ -1,6 +1,6 @@
 """Every rendered object is valid: core kinds against the Kubernetes OpenAPI schemas
 (kubernetes-validate, strict: unknown fields are errors), SpinApp/SpinAppExecutor against
-the SpinKube CRDs in ../shared/crds (unknown fields are errors too: the API server would
+the SpinKube CRDs in tests/k8s/crds (unknown fields are errors too: the API server would
 silently prune them)."""
 
 import copy

@@ -19,13 +19,13 @@ use spincrud_core::{Config, InternalError, RouteTemplate};
 use spincrud_core::UnavailableCause;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
-use tracing::{error, info, warn};
+use tracing::{error, info, warn, Instrument as _, Span};
 
 use connections::ConnLimits;
 
 use crate::cli::{self, ServeArgs};
 use crate::stores::Stores;
-use crate::{metrics, migrate, wasm};
+use crate::{metrics, migrate, telemetry, wasm};
 
 struct AppState {
     stores: Arc<Stores>,
@@ -126,44 +126,50 @@ async fn shutdown_signal() {
     }
 }
 
-/// Every request: read the body within the limit and the deadline, run the engine, log and
-/// count.
+/// Every request, in its server span: read the body within the limit and the deadline, run
+/// the engine, log and count.
 async fn handle(State(state): State<Arc<AppState>>, req: axum::extract::Request) -> axum::response::Response {
     let started = Instant::now();
+    let method = req.method().clone();
+    let span = telemetry::http::server_span(&req);
+    let (resp, route) = answer(&state, req).instrument(span.clone()).await;
+    log_and_count(&method, route, resp, started, &span)
+}
+
+/// The answer to a request, and its route template (the label of its log line and metrics).
+async fn answer(state: &AppState, req: axum::extract::Request) -> (spincrud_core::Response, &'static str) {
     let (mut parts, body) = req.into_parts();
-    let method = parts.method.clone();
     let docs_path = docs::is_docs_path(parts.uri.path());
 
-    let resp = if parts.uri.path() == "/metrics" {
-        metrics_response(&state, &method)
-    } else if let Some(site) = state.docs.as_ref().filter(|_| docs_path) {
-        with_request_id(site.answer(&method, parts.uri.path()).await, &parts.headers)
-    } else {
-        let limit = state.config.body_limit;
-        let body = match tokio::time::timeout(state.body_timeout, Limited::new(body, limit).collect()).await {
-            Ok(Ok(collected)) => collected.to_bytes().to_vec(),
-            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                // Let the core answer, as every engine does, from the declared length.
-                parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(limit as u64 + 1));
-                Vec::new()
-            }
-            Ok(Err(_)) => {
-                let resp = spincrud_core::problem_response(StatusCode::BAD_REQUEST, "The request body could not be read.");
-                return log_and_count(&method, "unmatched", with_request_id(resp, &parts.headers), started);
-            }
-            Err(_) => {
-                let detail = format!("The request body did not arrive within {} seconds.", state.body_timeout.as_secs_f64());
-                let mut resp = spincrud_core::problem_response(StatusCode::REQUEST_TIMEOUT, &detail);
-                // The rest of the body may still come: the connection cannot carry another request.
-                resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-                return log_and_count(&method, "unmatched", with_request_id(resp, &parts.headers), started);
-            }
-        };
-        let req = spincrud_core::http::Request::from_parts(parts, body);
-        state.run(req).await
+    if parts.uri.path() == "/metrics" {
+        return (metrics_response(state, &parts.method), "/metrics");
+    }
+    if let Some(site) = state.docs.as_ref().filter(|_| docs_path) {
+        return (with_request_id(site.answer(&parts.method, parts.uri.path()).await, &parts.headers), docs::ROUTE);
+    }
+    let limit = state.config.body_limit;
+    let body = match tokio::time::timeout(state.body_timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes().to_vec(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            // Let the core answer, as every engine does, from the declared length.
+            parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(limit as u64 + 1));
+            Vec::new()
+        }
+        Ok(Err(_)) => {
+            let resp = spincrud_core::problem_response(StatusCode::BAD_REQUEST, "The request body could not be read.");
+            return (with_request_id(resp, &parts.headers), "unmatched");
+        }
+        Err(_) => {
+            let detail = format!("The request body did not arrive within {} seconds.", state.body_timeout.as_secs_f64());
+            let mut resp = spincrud_core::problem_response(StatusCode::REQUEST_TIMEOUT, &detail);
+            // The rest of the body may still come: the connection cannot carry another request.
+            resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return (with_request_id(resp, &parts.headers), "unmatched");
+        }
     };
+    let resp = state.run(spincrud_core::http::Request::from_parts(parts, body)).await;
     let route = if docs_path { docs::ROUTE } else { resp.extensions().get::<RouteTemplate>().map_or("/metrics", |r| r.0) };
-    log_and_count(&method, route, resp, started)
+    (resp, route)
 }
 
 /// The client's request id on an answer of the server's own, or a new one.
@@ -187,17 +193,25 @@ fn metrics_response(state: &AppState, method: &Method) -> spincrud_core::Respons
     resp
 }
 
-fn log_and_count(method: &Method, route: &'static str, resp: spincrud_core::Response, started: Instant) -> axum::response::Response {
+fn log_and_count(method: &Method, route: &'static str, mut resp: spincrud_core::Response, started: Instant, span: &Span) -> axum::response::Response {
     let elapsed = started.elapsed();
     let status = resp.status().as_u16();
+    // The trace id ties the log line to the trace (telemetry on only: nothing to do otherwise).
+    let trace_id = if span.is_disabled() {
+        None
+    } else {
+        let request_id = resp.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        telemetry::http::finish(span, method, route, status, &request_id, resp.headers_mut())
+    };
+    let trace_id = trace_id.as_deref();
     let request_id = resp.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
     if let Some(InternalError(message)) = resp.extensions().get::<InternalError>() {
-        error!(request_id, route, error = %message, "internal error");
+        error!(request_id, trace_id, route, error = %message, "internal error");
     }
     if let Some(UnavailableCause(cause)) = resp.extensions().get::<UnavailableCause>() {
-        warn!(request_id, route, cause = %cause, "store unavailable");
+        warn!(request_id, trace_id, route, cause = %cause, "store unavailable");
     }
-    info!(method = %method, route, status, latency_ms = elapsed.as_secs_f64() * 1000.0, request_id, "request");
+    info!(method = %method, route, status, latency_ms = elapsed.as_secs_f64() * 1000.0, request_id, trace_id, "request");
     metrics::record_request(route, method.as_str(), status, elapsed);
     to_axum(resp)
 }

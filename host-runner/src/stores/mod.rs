@@ -27,6 +27,10 @@ pub use write_gate::{may_write, WriteTurn};
 /// before the request answers 503. SQLite is local: a wait is a queue, not an outage.
 pub const SQLITE_PATIENCE: Duration = Duration::from_secs(5);
 
+/// How long a request waits for a PostgreSQL or Redis connection while the store answers but
+/// has none free (busy, or slow to open one): a queue under load, not an outage.
+pub const BUSY_PATIENCE: Duration = SQLITE_PATIENCE;
+
 /// The label of the key-value store the API uses (Spin's `default`).
 pub const DEFAULT_KV: &str = "default";
 

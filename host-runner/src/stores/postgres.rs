@@ -6,9 +6,11 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Column, Connection as _, Row as _, TypeInfo, ValueRef};
 use spincrud_core::store::{Row, Statement, StoreError, Value};
+use tracing::Instrument as _;
 
 use super::circuit::Circuit;
-use super::sqlx_error;
+use super::{sqlx_error, BUSY_PATIENCE};
+use crate::telemetry::db;
 
 pub struct Postgres {
     pub pool: PgPool,
@@ -34,8 +36,38 @@ impl Postgres {
     }
 
     /// A pooled connection, unless the database is known to be down (see [`Circuit`]).
+    ///
+    /// Waiting past the store timeout means the database is down, or up and slow to give a
+    /// connection (every one busy, a new one slow to open under load); a quick TCP connect
+    /// tells which. Down: 503 now, and the circuit opens. Up: the request waits on, up to
+    /// [`BUSY_PATIENCE`], and then gets a 503 that does not open the circuit for everyone.
     pub async fn acquire(&self) -> Result<PoolConnection<sqlx::Postgres>, StoreError> {
-        self.circuit.call(async { self.pool.acquire().await.map_err(sqlx_error) }).await
+        let patience = tokio::time::Instant::now() + BUSY_PATIENCE;
+        let attempt = self.circuit.call(async {
+            loop {
+                match self.pool.acquire().await {
+                    Ok(conn) => return Ok(Ok(conn)),
+                    Err(sqlx::Error::PoolTimedOut) if self.answers_tcp().await => {
+                        if tokio::time::Instant::now() >= patience {
+                            return Ok(Err(StoreError::Unavailable("no PostgreSQL connection came free in time".into())));
+                        }
+                    }
+                    Err(e) => return Err(sqlx_error(e)),
+                }
+            }
+        });
+        attempt.await.and_then(|busy_or_conn| busy_or_conn)
+    }
+
+    /// Whether the database's address accepts a TCP connection within 200 ms.
+    async fn answers_tcp(&self) -> bool {
+        let options = self.pool.connect_options();
+        let address = format!("{}:{}", options.get_host(), options.get_port());
+        // A Unix socket path is no TCP address: count it as not answering.
+        if options.get_host().starts_with('/') {
+            return false;
+        }
+        matches!(tokio::time::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(address)).await, Ok(Ok(_)))
     }
 
     /// Classifies an error of a statement, and opens the circuit on a lost connection.
@@ -46,28 +78,37 @@ impl Postgres {
     }
 
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
-        let mut conn = self.acquire().await?;
-        let rows = bind(sqlx::query(sql), params).fetch_all(&mut *conn).await.map_err(|e| self.failed(e))?;
-        rows.iter().map(decode_row).collect()
+        db::run(db::sql("postgresql", sql), async {
+            let mut conn = self.acquire().await?;
+            let rows = bind(sqlx::query(sql), params).fetch_all(&mut *conn).await.map_err(|e| self.failed(e))?;
+            rows.iter().map(decode_row).collect()
+        })
+        .await
     }
 
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        let mut conn = self.acquire().await?;
-        let done = bind(sqlx::query(sql), params).execute(&mut *conn).await.map_err(|e| self.failed(e))?;
-        Ok(done.rows_affected())
+        db::run(db::sql("postgresql", sql), async {
+            let mut conn = self.acquire().await?;
+            let done = bind(sqlx::query(sql), params).execute(&mut *conn).await.map_err(|e| self.failed(e))?;
+            Ok(done.rows_affected())
+        })
+        .await
     }
 
     pub async fn transaction(&self, statements: &[Statement]) -> Result<Vec<u64>, StoreError> {
-        let mut conn = self.acquire().await?;
-        // An error (or a request dropped mid-way) drops `tx`, which rolls back.
-        let mut tx = conn.begin().await.map_err(|e| self.failed(e))?;
-        let mut counts = Vec::with_capacity(statements.len());
-        for s in statements {
-            let done = bind(sqlx::query(&s.sql), &s.params).execute(&mut *tx).await.map_err(|e| self.failed(e))?;
-            counts.push(done.rows_affected());
-        }
-        tx.commit().await.map_err(|e| self.failed(e))?;
-        Ok(counts)
+        db::run(db::transaction("postgresql", statements.len()), async {
+            let mut conn = self.acquire().await?;
+            // An error (or a request dropped mid-way) drops `tx`, which rolls back.
+            let mut tx = conn.begin().await.map_err(|e| self.failed(e))?;
+            let mut counts = Vec::with_capacity(statements.len());
+            for s in statements {
+                let statement = bind(sqlx::query(&s.sql), &s.params).execute(&mut *tx).instrument(db::sql("postgresql", &s.sql));
+                counts.push(statement.await.map_err(|e| self.failed(e))?.rows_affected());
+            }
+            tx.commit().await.map_err(|e| self.failed(e))?;
+            Ok(counts)
+        })
+        .await
     }
 
     /// A transaction that reads nothing, rolled back.

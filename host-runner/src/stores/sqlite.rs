@@ -6,9 +6,11 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row as _, TypeInfo, ValueRef};
 use spincrud_core::store::{Row, Statement, StoreError, Value};
+use tracing::Instrument as _;
 
 use super::write_gate::{may_write, WriteGate, WriteTurn};
 use super::{ensure_parent, sqlx_error, SQLITE_PATIENCE};
+use crate::telemetry::db;
 
 /// The SQL store on SQLite.
 pub struct Sqlite {
@@ -74,27 +76,36 @@ impl Sqlite {
     }
 
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
-        let _turn = self.db.turn_for(sql).await?;
-        let rows = bind(sqlx::query(sql), params).fetch_all(&self.db.pool).await.map_err(sqlx_error)?;
-        rows.iter().map(decode_row).collect()
+        db::run(db::sql("sqlite", sql), async {
+            let _turn = self.db.turn_for(sql).await?;
+            let rows = bind(sqlx::query(sql), params).fetch_all(&self.db.pool).await.map_err(sqlx_error)?;
+            rows.iter().map(decode_row).collect()
+        })
+        .await
     }
 
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        let _turn = self.db.turn_for(sql).await?;
-        let done = bind(sqlx::query(sql), params).execute(&self.db.pool).await.map_err(sqlx_error)?;
-        Ok(done.rows_affected())
+        db::run(db::sql("sqlite", sql), async {
+            let _turn = self.db.turn_for(sql).await?;
+            let done = bind(sqlx::query(sql), params).execute(&self.db.pool).await.map_err(sqlx_error)?;
+            Ok(done.rows_affected())
+        })
+        .await
     }
 
     pub async fn transaction(&self, statements: &[Statement]) -> Result<Vec<u64>, StoreError> {
-        let _turn = self.db.gate.enter().await?;
-        let mut tx = self.db.pool.begin().await.map_err(sqlx_error)?;
-        let mut counts = Vec::with_capacity(statements.len());
-        for s in statements {
-            let done = bind(sqlx::query(&s.sql), &s.params).execute(&mut *tx).await.map_err(sqlx_error)?;
-            counts.push(done.rows_affected());
-        }
-        tx.commit().await.map_err(sqlx_error)?;
-        Ok(counts)
+        db::run(db::transaction("sqlite", statements.len()), async {
+            let _turn = self.db.gate.enter().await?;
+            let mut tx = self.db.pool.begin().await.map_err(sqlx_error)?;
+            let mut counts = Vec::with_capacity(statements.len());
+            for s in statements {
+                let done = bind(sqlx::query(&s.sql), &s.params).execute(&mut *tx).instrument(db::sql("sqlite", &s.sql)).await.map_err(sqlx_error)?;
+                counts.push(done.rows_affected());
+            }
+            tx.commit().await.map_err(sqlx_error)?;
+            Ok(counts)
+        })
+        .await
     }
 
     /// A deferred transaction (no write lock) that reads nothing, rolled back.

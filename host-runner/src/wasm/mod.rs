@@ -10,7 +10,9 @@
 //! router picks the component (`router`), the request gets Spin's `spin-*` headers, a fresh
 //! instance is made from the pooling allocator (copy-on-write memory image, a memory cap, an
 //! epoch deadline) and its `wasi:http/incoming-handler` answers (`request`). The response goes
-//! back to the server's shared logging/metrics path like the native engine's.
+//! back to the server's shared logging/metrics path like the native engine's; each component
+//! also has metrics of its own (`metrics::ComponentMetrics`), and, with telemetry on, the request
+//! gets Spin's `execute_wasm_component` span, an instantiation span, and a span per host call.
 
 mod host;
 mod loader;
@@ -34,6 +36,7 @@ use clap::Args;
 use tracing::info;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
+use crate::metrics::ComponentMetrics;
 use crate::stores::{StoreSettings, Stores};
 use host::backends::{BackendSettings, Backends};
 use host::{Grants, State};
@@ -80,6 +83,7 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 struct LoadedComponent {
     pre: ProxyPre<State>,
     grants: Arc<Grants>,
+    metrics: ComponentMetrics,
 }
 
 pub struct WasmEngine {
@@ -165,9 +169,10 @@ impl WasmEngine {
                 environment: spec.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 files: spec.files.clone(),
             };
-            components.insert(id.clone(), LoadedComponent { pre, grants: Arc::new(grants) });
+            components.insert(id.clone(), LoadedComponent { pre, grants: Arc::new(grants), metrics: ComponentMetrics::register(id) });
         }
 
+        crate::metrics::wasm_instance_slots(limits.instances);
         loader.prune();
         drop(loader);
 

@@ -10,6 +10,10 @@
 //!    collects the response the guest sets on its `response-outparam` and streams.
 //! 4. Failures become the contract's problem documents: a trap or a missing response `500`,
 //!    the deadline `504`, a full instance pool `503`. The server goes on serving.
+//!
+//! The component's metrics count every request and failure; its span
+//! (`execute_wasm_component <id>`, as Spin names it) holds the instantiation's span and the
+//! host calls' spans.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,12 +26,15 @@ use spincrud_core::http::header::HOST;
 use spincrud_core::http::{HeaderName, HeaderValue, StatusCode, Uri};
 use spincrud_core::request::{client_request_id, new_request_id};
 use spincrud_core::{InternalError, RouteTemplate};
-use tracing::{info, warn};
+use tracing::field::Empty;
+use tracing::{info, warn, Instrument as _};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::WasiHttpView;
 
 use super::host::State;
+use crate::metrics::WasmFailure;
+use crate::telemetry::db;
 use super::router::RouteMatch;
 use super::{LoadedComponent, WasmEngine};
 
@@ -74,6 +81,31 @@ enum Failure {
 
 async fn run(engine: &WasmEngine, component: &LoadedComponent, m: &RouteMatch<'_>, req: spincrud_core::Request, client_id: Option<HeaderValue>) -> spincrud_core::Response {
     let started = Instant::now();
+    let id = component.grants.id.as_str();
+    let span = tracing::info_span!(
+        "execute_wasm_component",
+        otel.name = %format_args!("execute_wasm_component {id}"),
+        spincrud.component = id,
+        otel.status_code = Empty,
+        error.type = Empty,
+    );
+    let (resp, failure) = execute(engine, component, m, req, client_id, started).instrument(span.clone()).await;
+    component.metrics.finished(resp.status().as_u16(), started.elapsed(), failure);
+    if let Some(failure) = failure {
+        db::failed(&span, failure.name());
+    }
+    resp
+}
+
+/// Runs the component on the request: its answer, and why it failed if it did.
+async fn execute(
+    engine: &WasmEngine,
+    component: &LoadedComponent,
+    m: &RouteMatch<'_>,
+    req: spincrud_core::Request,
+    client_id: Option<HeaderValue>,
+    started: Instant,
+) -> (spincrud_core::Response, Option<WasmFailure>) {
     let deadline = started + engine.timeout;
     let hyper_req = incoming_request(m, req);
 
@@ -84,19 +116,25 @@ async fn run(engine: &WasmEngine, component: &LoadedComponent, m: &RouteMatch<'_
 
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let pre = component.pre.clone();
+    let metrics = &component.metrics;
     let guest = async move {
+        let in_use = metrics.instance();
         let result = async {
             let req = store.data_mut().http().new_incoming_request(Scheme::Http, hyper_req)?;
             let out = store.data_mut().http().new_response_outparam(sender)?;
-            let proxy = pre.instantiate_async(&mut store).await?;
+            let instantiating = Instant::now();
+            let proxy = pre.instantiate_async(&mut store).instrument(tracing::info_span!("instantiate_wasm_component")).await?;
+            metrics.instantiated(instantiating.elapsed());
             proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
         }
         .await;
         // Dropping the store now drops a `response-outparam` the guest never set, which tells
         // the other half that no response is coming.
         let (stdout, stderr) = (store.data().stdout.text(), store.data().stderr.text());
+        let memory_cap_hit = store.data().limits.memory_cap_hit;
         drop(store);
-        (result, stdout, stderr)
+        drop(in_use);
+        (result, stdout, stderr, memory_cap_hit)
     };
     let response = async {
         let head = match receiver.await {
@@ -111,9 +149,9 @@ async fn run(engine: &WasmEngine, component: &LoadedComponent, m: &RouteMatch<'_
     let outcome = tokio::time::timeout_at((deadline + GRACE).into(), async { tokio::join!(guest, response) }).await;
 
     let id = component.grants.id.as_str();
-    let (guest_result, mut response, stdout, stderr) = match outcome {
-        Ok(((guest_result, stdout, stderr), response)) => (guest_result, response, stdout, stderr),
-        Err(_) => (Ok(()), Err(Failure::Timeout), String::new(), String::new()),
+    let (guest_result, mut response, stdout, stderr, memory_cap_hit) = match outcome {
+        Ok(((guest_result, stdout, stderr, memory_cap_hit), response)) => (guest_result, response, stdout, stderr, memory_cap_hit),
+        Err(_) => (Ok(()), Err(Failure::Timeout), String::new(), String::new(), false),
     };
     // The id the answer carries (the component's own, else the client's, else a new one), so
     // that these lines and the request's log line agree.
@@ -128,8 +166,10 @@ async fn run(engine: &WasmEngine, component: &LoadedComponent, m: &RouteMatch<'_
 
     let failure = match (response, guest_result) {
         (Ok(mut resp), guest_result) => {
+            let mut late_failure = None;
             if let Err(e) = guest_result {
                 warn!(component = id, request_id = rid, error = %format!("{e:#}"), "component failed after sending its response");
+                late_failure = Some(if memory_cap_hit { WasmFailure::MemoryLimit } else { WasmFailure::Trap });
             }
             if !stderr.trim().is_empty() {
                 if resp.status() == StatusCode::INTERNAL_SERVER_ERROR {
@@ -139,12 +179,20 @@ async fn run(engine: &WasmEngine, component: &LoadedComponent, m: &RouteMatch<'_
                     warn!(component = id, request_id = rid, output = %stderr.trim_end(), "component stderr");
                 }
             }
-            return resp;
+            return (resp, late_failure);
         }
         (Err(Failure::NoResponse | Failure::Body(_)), Err(e)) => Failure::Guest(e),
         (Err(failure), _) => failure,
     };
 
+    let kind = match &failure {
+        Failure::Guest(e) if is_interrupt(e) => WasmFailure::Timeout,
+        Failure::Timeout => WasmFailure::Timeout,
+        Failure::Guest(e) if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() => WasmFailure::PoolExhausted,
+        Failure::Guest(_) if memory_cap_hit => WasmFailure::MemoryLimit,
+        Failure::Guest(_) => WasmFailure::Trap,
+        Failure::ErrorCode(_) | Failure::NoResponse | Failure::Body(_) => WasmFailure::NoResponse,
+    };
     let (status, detail, cause) = match &failure {
         Failure::Guest(e) if is_interrupt(e) => (StatusCode::GATEWAY_TIMEOUT, "The request took too long.", format!("component `{id}` interrupted at its deadline")),
         Failure::Timeout => (StatusCode::GATEWAY_TIMEOUT, "The request took too long.", format!("component `{id}` did not answer within {:?}", engine.timeout)),
@@ -160,7 +208,7 @@ async fn run(engine: &WasmEngine, component: &LoadedComponent, m: &RouteMatch<'_
     let mut resp = spincrud_core::problem_response(status, detail);
     resp.headers_mut().insert("x-request-id", request_id);
     resp.extensions_mut().insert(InternalError(cause));
-    resp
+    (resp, Some(kind))
 }
 
 fn is_interrupt(e: &wasmtime::Error) -> bool {

@@ -116,6 +116,8 @@ fn problem_slug(resp: &spincrud_core::Response) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runaway_components_get_problems_and_the_engine_keeps_serving() {
+    // The only test here that reads metrics: the recorder is the process's.
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().unwrap();
     let dir = scratch_dir();
     std::fs::write(dir.join("spin.wasm"), spinning()).unwrap();
     std::fs::write(dir.join("hog.wasm"), hogging()).unwrap();
@@ -162,6 +164,22 @@ source = "hog.wasm"
     for _ in 0..3 {
         assert_eq!(engine.handle(get("/hog/again")).await.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
+    // Each failure is counted by kind, per component; the slots are all free again.
+    let text = metrics.render();
+    for expected in [
+        r#"wasm_component_failures_total{component="spin",kind="timeout"} 1"#,
+        r#"wasm_component_failures_total{component="hog",kind="memory_limit"} 4"#,
+        r#"wasm_component_failures_total{component="hog",kind="trap"} 0"#,
+        r#"wasm_component_requests_total{component="hog",status="500"} 4"#,
+        r#"wasm_component_requests_total{component="spin",status="504"} 1"#,
+        r#"wasm_instances_in_use{component="hog"} 0"#,
+        r#"wasm_instances_in_use{component="spin"} 0"#,
+        "wasm_instances_max 8",
+    ] {
+        assert!(text.lines().any(|l| l == expected), "no `{expected}` in /metrics:\n{text}");
+    }
+    assert!(text.contains(r#"wasm_instantiation_duration_seconds_count{component="hog"} 4"#), "{text}");
+
     // No route: a problem+json 404 (spincrud's own manifest routes everything somewhere).
     let none = engine.handle(get("/elsewhere")).await;
     assert_eq!(none.status(), StatusCode::NOT_FOUND);

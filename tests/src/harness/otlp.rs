@@ -66,6 +66,11 @@ impl Receiver {
         format!("http://{}", self.addr)
     }
 
+    /// How many spans arrived so far, of every trace.
+    pub fn span_count(&self) -> usize {
+        self.spans.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// The spans of one trace received so far.
     pub fn trace(&self, trace_id: &str) -> Vec<Span> {
         let spans = self.spans.lock().unwrap_or_else(|p| p.into_inner());

@@ -3,13 +3,14 @@
 use super::routing::ROUTES;
 use super::support::*;
 use super::tests;
-use crate::harness::Ctx;
+use crate::harness::{Ctx, Engine};
 
 pub const TESTS: super::Plain = tests![
     healthz,
     readyz,
     openapi_describes_every_route,
     metrics_are_prometheus_text,
+    the_wasm_engine_has_metrics_per_component,
     head_mirrors_get
 ];
 
@@ -134,6 +135,44 @@ fn metrics_are_prometheus_text(ctx: &Ctx) {
         text.contains("# TYPE http_request_duration_seconds histogram"),
         "http_request_duration_seconds is declared a histogram",
     );
+}
+
+/// The value of the sample whose line starts with `series` (name and labels), if any.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn the_wasm_engine_has_metrics_per_component(ctx: &Ctx) {
+    let api = ctx.api();
+    let metrics = || {
+        let resp = api.get("/metrics").send();
+        resp.expect(200);
+        resp.text()
+    };
+    let requests = r#"wasm_component_requests_total{component="cats",status="200"}"#;
+    let instantiations = r#"wasm_instantiation_duration_seconds_count{component="cats"}"#;
+    let before = metrics();
+    for _ in 0..3 {
+        api.get("/cats?limit=1").send().expect(200);
+    }
+    let after = metrics();
+    if ctx.engine == Engine::Native {
+        let wasm: Vec<&str> = after.lines().filter(|l| l.contains("wasm_")).collect();
+        assert!(wasm.is_empty(), "the native engine has no components: {wasm:?}");
+        return;
+    }
+    for series in [requests, instantiations] {
+        let (was, is) = (sample(&before, series).unwrap_or(0.0), sample(&after, series));
+        assert!(is.is_some_and(|n| n >= was + 3.0), "{series}: {was} before three requests, {is:?} after:\n{after}");
+    }
+    for series in [
+        r#"wasm_component_duration_seconds_bucket{component="cats",le="+Inf"}"#,
+        r#"wasm_instances_in_use{component="cats"}"#,
+        r#"wasm_component_failures_total{component="cats",kind="trap"}"#,
+        "wasm_instances_max",
+    ] {
+        assert!(sample(&after, series).is_some(), "no {series} in /metrics:\n{after}");
+    }
 }
 
 fn head_mirrors_get(ctx: &Ctx) {

@@ -126,10 +126,12 @@ fn a_traced_request_has_a_server_span_and_store_spans(ctx: &Ctx) {
     // Store spans: the statement's shape, never a value.
     let stores = store_spans(&trace, system);
     assert!(!stores.is_empty(), "no {system} span below the server span:\n{shown}");
+    let statements: Vec<&str> = stores.iter().filter_map(|s| s.attr("db.statement")).collect();
+    assert!(statements.iter().any(|q| q.contains("FROM cats") && (q.contains("?1") || q.contains("$1"))), "the SELECT with its placeholder:\n{shown}");
     for span in &stores {
-        let statement = span.attr("db.statement").unwrap_or_default();
-        assert!(statement.contains("?1") || statement.contains("$1"), "db.statement should have placeholders: {statement}");
-        assert!(span.attr("db.operation").is_some_and(|op| !op.is_empty()), "db.operation:\n{shown}");
+        if span.attr("db.statement").is_some() {
+            assert!(span.attr("db.operation").is_some_and(|op| !op.is_empty()), "db.operation:\n{shown}");
+        }
         for (key, value) in &span.attributes {
             assert!(!value.contains(&id) && !value.contains(&name), "{key} of a store span carries a value: {value}");
         }

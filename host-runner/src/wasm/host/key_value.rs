@@ -4,6 +4,7 @@
 //! themselves are the stores' own ([`KvBucket`]), shared with the native engine.
 
 use spincrud_core::store::StoreError;
+use tracing::instrument;
 use wasmtime::component::Resource;
 
 use crate::stores::KvBucket;
@@ -20,6 +21,7 @@ pub type Store = KvBucket;
 impl Host for State {}
 
 impl HostStore for State {
+    #[instrument(name = "spin_key_value.open", skip_all, fields(otel.kind = "client"))]
     async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<Store>, Error>> {
         if !self.grants.key_value_stores.contains(&label) {
             return Ok(Err(Error::AccessDenied));
@@ -34,26 +36,31 @@ impl HostStore for State {
         Ok(Ok(self.table.push(bucket)?))
     }
 
+    #[instrument(name = "spin_key_value.get", skip_all, fields(otel.kind = "client"))]
     async fn get(&mut self, store: Resource<Store>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let store = self.table.get(&store)?;
         Ok(store.get(&key).await.map_err(kv_error))
     }
 
+    #[instrument(name = "spin_key_value.set", skip_all, fields(otel.kind = "client"))]
     async fn set(&mut self, store: Resource<Store>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
         let store = self.table.get(&store)?;
         Ok(store.set(&key, &value).await.map_err(kv_error))
     }
 
+    #[instrument(name = "spin_key_value.delete", skip_all, fields(otel.kind = "client"))]
     async fn delete(&mut self, store: Resource<Store>, key: String) -> wasmtime::Result<Result<(), Error>> {
         let store = self.table.get(&store)?;
         Ok(store.delete(&key).await.map_err(kv_error))
     }
 
+    #[instrument(name = "spin_key_value.exists", skip_all, fields(otel.kind = "client"))]
     async fn exists(&mut self, store: Resource<Store>, key: String) -> wasmtime::Result<Result<bool, Error>> {
         let store = self.table.get(&store)?;
         Ok(store.exists(&key).await.map_err(kv_error))
     }
 
+    #[instrument(name = "spin_key_value.get_keys", skip_all, fields(otel.kind = "client"))]
     async fn get_keys(&mut self, store: Resource<Store>) -> wasmtime::Result<Result<Vec<String>, Error>> {
         let store = self.table.get(&store)?;
         Ok(store.keys("").await.map_err(kv_error))

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use spincrud_core::http;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Engine, ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -66,7 +66,7 @@ pub struct State {
     http: WasiHttpCtx,
     hooks: NoOutboundHttp,
     pub(crate) table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: Limits,
     pub(crate) grants: Arc<Grants>,
     pub(crate) backends: Arc<Backends>,
     pub(crate) stdout: Capture,
@@ -94,13 +94,54 @@ impl State {
             http: WasiHttpCtx::new(),
             hooks: NoOutboundHttp,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(memory_limit).trap_on_grow_failure(true).build(),
+            limits: Limits { inner: StoreLimitsBuilder::new().memory_size(memory_limit).trap_on_grow_failure(true).build(), memory_cap_hit: false },
             grants,
             backends,
             stdout,
             stderr,
             open_stores: 0,
         }
+    }
+}
+
+/// The instance's limits (the memory cap), remembering whether the cap refused a growth: the
+/// request's trap is then counted as a memory-cap hit.
+pub struct Limits {
+    inner: StoreLimits,
+    pub memory_cap_hit: bool,
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum);
+        if !matches!(allowed, Ok(true)) {
+            self.memory_cap_hit = true;
+        }
+        allowed
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.memory_grow_failed(error)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
     }
 }
 

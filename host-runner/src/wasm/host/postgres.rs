@@ -19,6 +19,7 @@
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgDatabaseError, PgRow, PgValueFormat};
 use sqlx::{Column, Row, TypeInfo, ValueRef};
+use tracing::instrument;
 use wasmtime::component::Resource;
 
 use super::sqlite::{is_compound, TxTracker};
@@ -26,6 +27,7 @@ use super::spin::postgres::postgres::{
     Column as PgColumn, DbDataType, DbError, DbValue, Error, Host, HostConnection, Interval, ParameterValue, QueryError, RowSet,
 };
 use super::State;
+use crate::telemetry::db;
 use crate::wasm::outbound::url_allowed;
 
 /// The host side of a guest `connection`.
@@ -50,6 +52,7 @@ impl Drop for Connection {
 impl Host for State {}
 
 impl HostConnection for State {
+    #[instrument(name = "spin_outbound_pg.open", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
     async fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
         if !url_allowed(&self.grants.allowed_outbound_hosts, &address) {
             // Spin names the address; it usually carries a password, so it is left out here.
@@ -68,6 +71,7 @@ impl HostConnection for State {
         }
     }
 
+    #[instrument(name = "spin_outbound_pg.query", skip_all, fields(otel.name = %statement, otel.kind = "client", db.system = "postgresql", db.operation = %db::operation(&statement), db.statement = %statement))]
     async fn query(&mut self, connection: Resource<Connection>, statement: String, params: Vec<ParameterValue>) -> wasmtime::Result<Result<RowSet, Error>> {
         let connection = self.table.get_mut(&connection)?;
         let Some(conn) = connection.conn.as_mut() else {
@@ -108,6 +112,7 @@ impl HostConnection for State {
         Ok(Ok(RowSet { columns, rows }))
     }
 
+    #[instrument(name = "spin_outbound_pg.execute", skip_all, fields(otel.name = %statement, otel.kind = "client", db.system = "postgresql", db.operation = %db::operation(&statement), db.statement = %statement))]
     async fn execute(&mut self, connection: Resource<Connection>, statement: String, params: Vec<ParameterValue>) -> wasmtime::Result<Result<u64, Error>> {
         let connection = self.table.get_mut(&connection)?;
         let Some(conn) = connection.conn.as_mut() else {

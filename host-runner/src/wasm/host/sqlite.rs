@@ -21,11 +21,13 @@
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Column, Executor, Row, Statement, TypeInfo, ValueRef};
+use tracing::instrument;
 use wasmtime::component::Resource;
 
 use super::fermyon::spin::sqlite::{Error, Host, HostConnection, QueryResult, RowResult, Value};
 use super::State;
 use crate::stores::{may_write, SqliteDb, WriteTurn};
+use crate::telemetry::db;
 
 /// The host side of a guest `connection`.
 pub struct Connection {
@@ -121,6 +123,7 @@ impl TxTracker {
 impl Host for State {}
 
 impl HostConnection for State {
+    #[instrument(name = "spin_sqlite.open", skip_all, fields(otel.kind = "client", db.system = "sqlite"))]
     async fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
         if !self.grants.sqlite_databases.contains(&database) {
             return Ok(Err(Error::AccessDenied));
@@ -138,6 +141,7 @@ impl HostConnection for State {
         Ok(Ok(self.table.push(connection)?))
     }
 
+    #[instrument(name = "spin_sqlite.execute", skip_all, fields(otel.name = %statement, otel.kind = "client", db.system = "sqlite", db.operation = %db::operation(&statement), db.statement = %statement))]
     async fn execute(&mut self, connection: Resource<Connection>, statement: String, parameters: Vec<Value>) -> wasmtime::Result<Result<QueryResult, Error>> {
         let connection = self.table.get_mut(&connection)?;
         if connection.conn.is_none() {

@@ -8,6 +8,7 @@
 //! embedded store would overwrite).
 
 use spincrud_core::store::{KvStore, StoreError};
+use tracing::instrument;
 use wasmtime::component::Resource;
 
 use super::wasi::keyvalue::atomics::{self, CasError};
@@ -36,6 +37,7 @@ fn error(e: StoreError) -> Error {
 }
 
 impl store::Host for State {
+    #[instrument(name = "wasi_keyvalue.open", skip_all, fields(otel.kind = "client"))]
     async fn open(&mut self, identifier: String) -> wasmtime::Result<Result<Resource<Bucket>, Error>> {
         if !self.grants.key_value_stores.contains(&identifier) {
             return Ok(Err(Error::AccessDenied));
@@ -52,23 +54,28 @@ impl store::Host for State {
 }
 
 impl store::HostBucket for State {
+    #[instrument(name = "wasi_keyvalue.get", skip_all, fields(otel.kind = "client"))]
     async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         Ok(self.table.get(&bucket)?.get(&key).await.map_err(error))
     }
 
+    #[instrument(name = "wasi_keyvalue.set", skip_all, fields(otel.kind = "client"))]
     async fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
         Ok(self.table.get(&bucket)?.set(&key, &value).await.map_err(error))
     }
 
+    #[instrument(name = "wasi_keyvalue.delete", skip_all, fields(otel.kind = "client"))]
     async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> wasmtime::Result<Result<(), Error>> {
         Ok(self.table.get(&bucket)?.delete(&key).await.map_err(error))
     }
 
+    #[instrument(name = "wasi_keyvalue.exists", skip_all, fields(otel.kind = "client"))]
     async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> wasmtime::Result<Result<bool, Error>> {
         Ok(self.table.get(&bucket)?.exists(&key).await.map_err(error))
     }
 
     /// Every key in one answer (no cursor), as Spin answers.
+    #[instrument(name = "wasi_keyvalue.list_keys", skip_all, fields(otel.kind = "client"))]
     async fn list_keys(&mut self, bucket: Resource<Bucket>, _cursor: Option<String>) -> wasmtime::Result<Result<KeyResponse, Error>> {
         Ok(self.table.get(&bucket)?.keys("").await.map(|keys| KeyResponse { keys, cursor: None }).map_err(error))
     }
@@ -82,25 +89,30 @@ impl store::HostBucket for State {
 
 impl batch::Host for State {
     /// Every key asked for, in order, `None` where missing.
+    #[instrument(name = "wasi_keyvalue.get_many", skip_all, fields(otel.kind = "client"))]
     async fn get_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> wasmtime::Result<Result<Vec<(String, Option<Vec<u8>>)>, Error>> {
         let values = self.table.get(&bucket)?.get_many(&keys).await;
         Ok(values.map(|values| keys.into_iter().zip(values).collect()).map_err(error))
     }
 
+    #[instrument(name = "wasi_keyvalue.set_many", skip_all, fields(otel.kind = "client"))]
     async fn set_many(&mut self, bucket: Resource<Bucket>, key_values: Vec<(String, Vec<u8>)>) -> wasmtime::Result<Result<(), Error>> {
         Ok(self.table.get(&bucket)?.set_many(&key_values).await.map_err(error))
     }
 
+    #[instrument(name = "wasi_keyvalue.delete_many", skip_all, fields(otel.kind = "client"))]
     async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> wasmtime::Result<Result<(), Error>> {
         Ok(self.table.get(&bucket)?.delete_many(&keys).await.map_err(error))
     }
 }
 
 impl atomics::Host for State {
+    #[instrument(name = "wasi_keyvalue.increment", skip_all, fields(otel.kind = "client"))]
     async fn increment(&mut self, bucket: Resource<Bucket>, key: String, delta: i64) -> wasmtime::Result<Result<i64, Error>> {
         Ok(self.table.get(&bucket)?.increment(&key, delta).await.map_err(error))
     }
 
+    #[instrument(name = "wasi_keyvalue.cas.swap", skip_all, fields(otel.kind = "client"))]
     async fn swap(&mut self, cas: Resource<Cas>, value: Vec<u8>) -> wasmtime::Result<Result<(), CasError>> {
         let cas = self.table.delete(cas)?;
         match cas.bucket.compare_and_swap(&cas.key, cas.current.as_deref(), &value).await {
@@ -116,6 +128,7 @@ impl atomics::Host for State {
 }
 
 impl atomics::HostCas for State {
+    #[instrument(name = "wasi_keyvalue.cas.new", skip_all, fields(otel.kind = "client"))]
     async fn new(&mut self, bucket: Resource<Bucket>, key: String) -> wasmtime::Result<Result<Resource<Cas>, Error>> {
         let bucket = self.table.get(&bucket)?.clone();
         let current = match bucket.get(&key).await {
