@@ -2,6 +2,7 @@
 # Runs the README's commands, so that the README stays true:
 # - the "Using the API" block against a fresh host-runner, every curl failing on an HTTP error;
 # - the host-runner command block (migrate, import) on a fresh data directory;
+# - the observability block, with an OTLP/HTTP receiver of its own in place of the collector;
 # - `make run`, until it answers /healthz;
 # - the engine benchmark (`cargo run --release -p spincrud-bench`), which prints its figures.
 # Needs target/debug/host-runner (make host-runner).
@@ -57,6 +58,49 @@ commands=$(block "\`host-runner serve --help\` explains each. Other commands:")
 [ -n "$commands" ] || { echo "check-readme: no host-runner command block found" >&2; exit 1; }
 (export DATA_DIR=$work/cli PATH="$(dirname "$bin"):$PATH"; bash -euo pipefail -c "$commands") >"$work/cli.out" 2>&1 ||
     { cat "$work/cli.out" >&2; exit 1; }
+
+echo "check-readme: the observability block"
+traces=$(block "## Observability")
+grep -q '^OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 host-runner serve &$' <<<"$traces" ||
+    { echo "check-readme: the observability block does not start host-runner as expected" >&2; exit 1; }
+# The collector: an OTLP/HTTP receiver that keeps what is posted to /v1/traces (protobuf, in
+# which a span's trace id is its 16 raw bytes).
+python3 -u - "$work/otlp" >"$work/otlp.log" 2>&1 <<'PY' &
+import http.server, sys
+out = sys.argv[1]
+class Traces(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        if self.path == "/v1/traces":
+            with open(out, "ab") as f:
+                f.write(body)
+        self.send_response(200 if self.path == "/v1/traces" else 404)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Traces)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+PY
+pids+=($!)
+for _ in $(seq 1 100); do otlp_port=$(head -n 1 "$work/otlp.log" 2>/dev/null); [ -n "$otlp_port" ] && break; sleep 0.1; done
+[ -n "${otlp_port:-}" ] || { echo "check-readme: the OTLP receiver did not start" >&2; cat "$work/otlp.log" >&2; exit 1; }
+OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$otlp_port OTEL_BSP_SCHEDULE_DELAY=200 LISTEN=127.0.0.1:0 DATA_DIR=$work/traces \
+    start "$work/traces.log" "$bin" serve
+rest=$(grep -v 'host-runner serve &$' <<<"$traces")
+rest=${rest//API=localhost:3000/API=$addr}
+bash -euo pipefail -c "$rest" >"$work/traces.out" ||
+    { echo "check-readme: the observability block failed (no traceparent in the answer?)" >&2; cat "$work/traces.out" >&2; exit 1; }
+trace=$(sed -n 's/^traceparent: 00-\([0-9a-f]\{32\}\)-[0-9a-f]\{16\}-01.*$/\1/ip' "$work/traces.out" | head -n 1)
+[ -n "$trace" ] || { echo "check-readme: no traceparent in the answer" >&2; cat "$work/traces.out" >&2; exit 1; }
+grep -q "trace/$trace" "$work/traces.out" || { echo "check-readme: the block names another trace" >&2; exit 1; }
+for _ in $(seq 1 100); do
+    python3 -c 'import sys; sys.exit(0 if bytes.fromhex(sys.argv[1]) in open(sys.argv[2], "rb").read() else 1)' "$trace" "$work/otlp" 2>/dev/null && break
+    sleep 0.1
+done
+python3 -c 'import sys; sys.exit(0 if bytes.fromhex(sys.argv[1]) in open(sys.argv[2], "rb").read() else 1)' "$trace" "$work/otlp" ||
+    { echo "check-readme: trace $trace did not reach the receiver" >&2; cat "$work/traces.log" >&2; exit 1; }
+grep -q "\"trace_id\":\"$trace\"" "$work/traces.log" || { echo "check-readme: the request's log line does not name trace $trace" >&2; exit 1; }
 
 echo "check-readme: make run"
 LISTEN=127.0.0.1:0 DATA_DIR=$work/run start "$work/run.log" make run

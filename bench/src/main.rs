@@ -36,6 +36,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 mod at_size;
+mod tracing_cost;
 
 const HELP: &str = "spincrud-bench: host-runner's native and wasm engines side by side (embedded SQLite, loopback)
 
@@ -53,6 +54,8 @@ OPTIONS:
                      records, lists at 1,000 and 100,000 rows, on embedded SQLite and on
                      PostgreSQL + Redis, and three 20 s soaks), `full` (lists at 1,000,000
                      rows), or `none`
+  --no-tracing-cost  skip the comparison of OpenTelemetry off, exporting, and exporting to a
+                     dead collector (GET /cats/{id}, each engine; skipped with --only too)
   --rows N           rows of the large list (overrides the size's)
   --stores LIST      store sets at size (default embedded,postgres)
   --no-build         use target/release/host-runner as it is
@@ -70,6 +73,7 @@ struct Options {
     only: Option<String>,
     binary: Option<PathBuf>,
     at_size: Option<at_size::Sizes>,
+    tracing_cost: bool,
 }
 
 fn parse_options() -> Options {
@@ -83,6 +87,7 @@ fn parse_options() -> Options {
         only: None,
         binary: None,
         at_size: Some(at_size::Sizes::ci()),
+        tracing_cost: true,
     };
     let (mut rows, mut stores, mut at_size_given) = (None, None, false);
     let mut args = std::env::args().skip(1);
@@ -95,6 +100,7 @@ fn parse_options() -> Options {
             "--restarts" => o.restarts = value("--restarts").parse().unwrap_or_else(|_| die("bad --restarts")),
             "--rounds" => o.rounds = value("--rounds").parse().unwrap_or_else(|_| die("bad --rounds")),
             "--no-build" => o.build = false,
+            "--no-tracing-cost" => o.tracing_cost = false,
             "--only" => o.only = Some(value("--only")),
             "--at-size" => {
                 at_size_given = true;
@@ -120,6 +126,9 @@ fn parse_options() -> Options {
     }
     if o.only.is_some() && !at_size_given {
         o.at_size = None;
+    }
+    if o.only.is_some() {
+        o.tracing_cost = false;
     }
     if let Some(sizes) = &mut o.at_size {
         if let Some(rows) = rows {
@@ -655,6 +664,9 @@ fn main() {
     let results = runtime.block_on(run_all(&o, &scratch));
     let mut failed: u64 = results.values().map(|r| r.failed).sum();
     report(&o, &results);
+    if o.tracing_cost {
+        failed += runtime.block_on(tracing_cost::run(&o, &scratch));
+    }
     if let Some(sizes) = &o.at_size {
         failed += runtime.block_on(at_size::run(&o, sizes, &scratch));
         spincrud_tests::harness::shutdown(true);

@@ -37,30 +37,32 @@ CREATE OR REPLACE TRIGGER users_counted AFTER INSERT OR DELETE ON users
     FOR EACH ROW EXECUTE FUNCTION spincrud_count_rows();
 
 -- One index per filterable or orderable column, ending in `seq` (see the SQLite twin). The API
--- sorts NULLs first in ascending order, as SQLite does; the nullable columns' indexes say so, so
--- that both directions read the index.
-CREATE INDEX IF NOT EXISTS cats_name ON cats (name, seq);
+-- sorts NULLs first in ascending order, as SQLite does, and every index says so, NOT NULL columns
+-- included: PostgreSQL reads an index for `ORDER BY col ASC NULLS FIRST` (forward) or
+-- `col DESC NULLS LAST` (backward, ties then sorted by `seq` group by group) only when the index
+-- declares NULLS FIRST; without it an ordered page sorts the whole table.
+CREATE INDEX IF NOT EXISTS cats_name ON cats (name NULLS FIRST, seq);
 CREATE INDEX IF NOT EXISTS cats_breed ON cats (breed NULLS FIRST, seq);
 CREATE INDEX IF NOT EXISTS cats_age ON cats (age NULLS FIRST, seq);
 CREATE INDEX IF NOT EXISTS cats_color ON cats (color NULLS FIRST, seq);
-CREATE INDEX IF NOT EXISTS cats_created_at ON cats (created_at, seq);
-CREATE INDEX IF NOT EXISTS cats_updated_at ON cats (updated_at, seq);
+CREATE INDEX IF NOT EXISTS cats_created_at ON cats (created_at NULLS FIRST, seq);
+CREATE INDEX IF NOT EXISTS cats_updated_at ON cats (updated_at NULLS FIRST, seq);
 
-CREATE INDEX IF NOT EXISTS passengers_survived ON passengers (survived, seq);
-CREATE INDEX IF NOT EXISTS passengers_passenger_class ON passengers (passenger_class, seq);
-CREATE INDEX IF NOT EXISTS passengers_name ON passengers (name, seq);
-CREATE INDEX IF NOT EXISTS passengers_sex ON passengers (sex, seq);
-CREATE INDEX IF NOT EXISTS passengers_age ON passengers (age, seq);
-CREATE INDEX IF NOT EXISTS passengers_siblings_spouses_aboard ON passengers (siblings_spouses_aboard, seq);
-CREATE INDEX IF NOT EXISTS passengers_parents_children_aboard ON passengers (parents_children_aboard, seq);
-CREATE INDEX IF NOT EXISTS passengers_fare ON passengers (fare, seq);
-CREATE INDEX IF NOT EXISTS passengers_created_at ON passengers (created_at, seq);
-CREATE INDEX IF NOT EXISTS passengers_updated_at ON passengers (updated_at, seq);
+CREATE INDEX IF NOT EXISTS passengers_survived ON passengers (survived NULLS FIRST, seq);
+CREATE INDEX IF NOT EXISTS passengers_passenger_class ON passengers (passenger_class NULLS FIRST, seq);
+CREATE INDEX IF NOT EXISTS passengers_name ON passengers (name NULLS FIRST, seq);
+CREATE INDEX IF NOT EXISTS passengers_sex ON passengers (sex NULLS FIRST, seq);
+CREATE INDEX IF NOT EXISTS passengers_age ON passengers (age NULLS FIRST, seq);
+CREATE INDEX IF NOT EXISTS passengers_siblings_spouses_aboard ON passengers (siblings_spouses_aboard NULLS FIRST, seq);
+CREATE INDEX IF NOT EXISTS passengers_parents_children_aboard ON passengers (parents_children_aboard NULLS FIRST, seq);
+CREATE INDEX IF NOT EXISTS passengers_fare ON passengers (fare NULLS FIRST, seq);
+CREATE INDEX IF NOT EXISTS passengers_created_at ON passengers (created_at NULLS FIRST, seq);
+CREATE INDEX IF NOT EXISTS passengers_updated_at ON passengers (updated_at NULLS FIRST, seq);
 
-CREATE INDEX IF NOT EXISTS configs_created_at ON configs (created_at, seq);
-CREATE INDEX IF NOT EXISTS configs_updated_at ON configs (updated_at, seq);
+CREATE INDEX IF NOT EXISTS configs_created_at ON configs (created_at NULLS FIRST, seq);
+CREATE INDEX IF NOT EXISTS configs_updated_at ON configs (updated_at NULLS FIRST, seq);
 
-CREATE INDEX IF NOT EXISTS users_username ON users (username, seq);
-CREATE INDEX IF NOT EXISTS users_email ON users (email, seq);
-CREATE INDEX IF NOT EXISTS users_created_at ON users (created_at, seq);
-CREATE INDEX IF NOT EXISTS users_updated_at ON users (updated_at, seq);
+CREATE INDEX IF NOT EXISTS users_username ON users (username NULLS FIRST, seq);
+CREATE INDEX IF NOT EXISTS users_email ON users (email NULLS FIRST, seq);
+CREATE INDEX IF NOT EXISTS users_created_at ON users (created_at NULLS FIRST, seq);
+CREATE INDEX IF NOT EXISTS users_updated_at ON users (updated_at NULLS FIRST, seq);
