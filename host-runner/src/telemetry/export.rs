@@ -163,7 +163,7 @@ mod tests {
         let log = Log::default();
         let writer = log.clone();
         // Events only: a subscriber that wanted spans would enable them for the other tests.
-        let log_layer = tracing_subscriber::fmt::layer().with_writer(move || writer.clone()).with_filter(super::super::EventsOnly);
+        let log_layer = tracing_subscriber::fmt::layer().with_writer(move || writer.clone()).with_filter(super::super::Only::Events);
         let _logging = tracing::subscriber::set_default(tracing_subscriber::registry().with(log_layer));
         let down = Arc::new(AtomicBool::new(true));
         let exporter = Reporting { inner: Collector { down: down.clone() }, endpoint: "http://collector:4318/v1/traces".into(), failing: AtomicBool::new(false) };

@@ -80,7 +80,7 @@ impl Telemetry {
             .with_current_span(false)
             .with_span_list(false)
             .with_writer(std::io::stdout)
-            .with_filter(filter.and(EventsOnly));
+            .with_filter(filter.and(Only::Events));
         tracing_subscriber::registry().with(log).with(self.layer())
     }
 
@@ -106,7 +106,7 @@ impl Telemetry {
             Some(_) => Targets::new().with_target("host_runner", tracing::Level::INFO),
             None => Targets::new(),
         };
-        layer.with_filter(wanted.and(SpansOnly))
+        layer.with_filter(wanted.and(Only::Spans))
     }
 
     /// Logs what is exported where (call once logging is set up).
@@ -126,34 +126,30 @@ impl Telemetry {
     }
 }
 
-/// Spans only (for the OpenTelemetry layer).
-struct SpansOnly;
+/// A filter that passes spans only (the OpenTelemetry layer) or events only (the JSON log: spans
+/// are OpenTelemetry's, and the log line format stays what it is without them).
+#[derive(Clone, Copy)]
+enum Only {
+    Spans,
+    Events,
+}
 
-/// Events only (for the JSON log): spans are OpenTelemetry's, and the log line format stays
-/// what it is without them.
-struct EventsOnly;
-
-impl<S> Filter<S> for SpansOnly {
-    fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
-        meta.is_span()
-    }
-
-    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> tracing::subscriber::Interest {
-        if meta.is_span() {
-            tracing::subscriber::Interest::always()
-        } else {
-            tracing::subscriber::Interest::never()
+impl Only {
+    fn wants(self, meta: &Metadata<'_>) -> bool {
+        match self {
+            Only::Spans => meta.is_span(),
+            Only::Events => meta.is_event(),
         }
     }
 }
 
-impl<S> Filter<S> for EventsOnly {
+impl<S> Filter<S> for Only {
     fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
-        meta.is_event()
+        self.wants(meta)
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> tracing::subscriber::Interest {
-        if meta.is_event() {
+        if self.wants(meta) {
             tracing::subscriber::Interest::always()
         } else {
             tracing::subscriber::Interest::never()
