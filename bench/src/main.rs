@@ -467,6 +467,20 @@ struct Running {
     idle_rss_kib: u64,
 }
 
+/// Creates the 100 cats that `GET an item` reads; their ids.
+async fn seed_items(addr: SocketAddr) -> Arc<Vec<String>> {
+    let mut conn = Conn::connect(addr).await.expect("connect");
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let body = format!(r#"{{"name":"Seed {i}","breed":"Maine Coon","age":{},"color":"grey"}}"#, i % 20);
+        let (status, body) = conn.send("POST", "/cats", Some(&body)).await.expect("seed request");
+        assert_eq!(status, 201, "seeding /cats failed: {}", String::from_utf8_lossy(&body));
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        ids.push(v["id"].as_str().expect("id").to_owned());
+    }
+    Arc::new(ids)
+}
+
 /// The round with the median throughput (p50/p99 from that round), with the peak RSS of all.
 fn median_round(mut rounds: Vec<Stats>) -> Stats {
     let peak = rounds.iter().map(|s| s.peak_rss_kib).max().unwrap_or(0);
@@ -495,16 +509,8 @@ async fn run_all(o: &Options, scratch: &Path) -> BTreeMap<String, EngineResult> 
         let (server, first_start) = start(engine, &data_dir, o.binary.as_deref()).await;
         server.stop();
         let (server, _) = start(engine, &data_dir, o.binary.as_deref()).await;
-        let mut conn = Conn::connect(server.addr).await.expect("connect");
-        let mut ids = Vec::new();
-        for i in 0..100 {
-            let body = format!(r#"{{"name":"Seed {i}","breed":"Maine Coon","age":{},"color":"grey"}}"#, i % 20);
-            let (status, body) = conn.send("POST", "/cats", Some(&body)).await.expect("seed request");
-            assert_eq!(status, 201, "seeding /cats failed: {}", String::from_utf8_lossy(&body));
-            let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
-            ids.push(v["id"].as_str().expect("id").to_owned());
-        }
-        running.push(Running { engine: engine.clone(), server, data_dir, ids: Arc::new(ids), first_start, idle_rss_kib: 0 });
+        let ids = seed_items(server.addr).await;
+        running.push(Running { engine: engine.clone(), server, data_dir, ids, first_start, idle_rss_kib: 0 });
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     for r in &mut running {

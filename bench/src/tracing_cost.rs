@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use spincrud_tests::harness::otlp::{DeadCollector, Receiver};
 
-use super::{median_round, run_scenario, start_with, Conn, Options, Scenario, Server, Stats};
+use super::{median_round, run_scenario, seed_items, start_with, Options, Scenario, Server, Stats};
 
 const SETUPS: [&str; 3] = ["off", "to a collector", "to a dead collector"];
 
@@ -33,7 +33,7 @@ pub async fn run(o: &Options, scratch: &Path) -> u64 {
             };
             let data_dir = scratch.join(format!("tracing-{engine}-{}", servers.len()));
             let (server, _) = start_with(engine, &data_dir, o.binary.as_deref(), &env).await;
-            let ids = seed(&server).await;
+            let ids = seed_items(server.addr).await;
             servers.push((setup, server, ids));
         }
         let mut rounds: Vec<Vec<Stats>> = vec![Vec::new(); SETUPS.len()];
@@ -51,20 +51,6 @@ pub async fn run(o: &Options, scratch: &Path) -> u64 {
     }
     print!("{}", report(o, &figures, receiver.span_count()));
     failed
-}
-
-/// 100 cats; their ids.
-async fn seed(server: &Server) -> Arc<Vec<String>> {
-    let mut conn = Conn::connect(server.addr).await.expect("connect");
-    let mut ids = Vec::new();
-    for i in 0..100 {
-        let body = format!(r#"{{"name":"Traced {i}","age":{}}}"#, i % 20);
-        let (status, body) = conn.send("POST", "/cats", Some(&body)).await.expect("seed request");
-        assert_eq!(status, 201, "seeding /cats failed: {}", String::from_utf8_lossy(&body));
-        let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
-        ids.push(v["id"].as_str().expect("id").to_owned());
-    }
-    Arc::new(ids)
 }
 
 fn report(o: &Options, figures: &BTreeMap<(String, &str), Stats>, spans: usize) -> String {
