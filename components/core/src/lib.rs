@@ -21,7 +21,7 @@ pub use http;
 pub use problem::{problem_response, InternalError, UnavailableCause};
 pub use router::Route;
 
-use http::{header, Method};
+use http::{header, HeaderValue, Method, StatusCode};
 
 use problem::{ApiError, ApiResult};
 use resource::handlers;
@@ -84,6 +84,12 @@ pub async fn handle<S: SqlStore, K: KvStore>(req: Request, sql: &S, kv: &K, conf
         None => ApiError::NotFound(format!("There is no route {}.", req.uri().path())).into_response(),
         Some(route) => dispatch(route, &req, sql, kv, config).await.unwrap_or_else(ApiError::into_response),
     };
+    // Every answer states its length, so that every engine frames it alike (Spin would send an
+    // answer without one chunked); a HEAD answer states the length its GET would have.
+    if !matches!(resp.status(), StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED) {
+        let length = HeaderValue::from(resp.body().len());
+        resp.headers_mut().insert(header::CONTENT_LENGTH, length);
+    }
     if is_head {
         resp.body_mut().clear();
     }

@@ -26,6 +26,7 @@ pub async fn handle_incoming(req: IncomingRequest, out: ResponseOutparam) {
     let headers = request_headers(&req);
     // For the answers given before the core runs, which echo it as the core does.
     let request_id = client_request_id(&headers);
+    let is_head = matches!(req.method(), Method::Head);
     let resp = match settings::config() {
         Ok(config) => match read_request(req, headers, config.body_limit) {
             Ok(req) => crate::serve_with(req, &config).await,
@@ -36,7 +37,7 @@ pub async fn handle_incoming(req: IncomingRequest, out: ResponseOutparam) {
             fallback::with_request_id(fallback::misconfigured(), request_id)
         }
     };
-    write_response(resp, out);
+    write_response(resp, out, is_head);
 }
 
 /// Every request header value, repeated names included.
@@ -116,17 +117,15 @@ fn convert_method(method: Method) -> Option<http::Method> {
 }
 
 /// Writes the core's response: every header value (repeated names included) and the body.
-fn write_response(resp: http::Response<Vec<u8>>, out: ResponseOutparam) {
+///
+/// A HEAD answer states the length of the body its GET would carry (as every engine answers)
+/// and carries none: its body is left unfinished, since WASI HTTP would refuse to finish a body
+/// shorter than its `content-length`. The host sends the head and never reads a HEAD answer's
+/// body (Spin's HTTP server, and host-runner's wasm engine alike).
+fn write_response(resp: http::Response<Vec<u8>>, out: ResponseOutparam, is_head: bool) {
     let (parts, body) = resp.into_parts();
     let mut entries = Vec::with_capacity(parts.headers.len());
     for (name, value) in &parts.headers {
-        // A HEAD (or 304) answer announces the length of a body it does not carry: the host
-        // would reject the response as shorter than announced, so such a length is left out.
-        if name == http::header::CONTENT_LENGTH
-            && value.as_bytes() != body.len().to_string().as_bytes()
-        {
-            continue;
-        }
         entries.push((name.as_str().to_owned(), value.as_bytes().to_vec()));
     }
     let headers = match Fields::from_list(&entries) {
@@ -151,6 +150,9 @@ fn write_response(resp: http::Response<Vec<u8>>, out: ResponseOutparam) {
         return;
     };
     out.set(response);
+    if is_head {
+        return;
+    }
     if let Err(e) = write_body(&outgoing, &body) {
         eprintln!("spincrud: could not send the response body: {e:?}");
     }

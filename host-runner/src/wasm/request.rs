@@ -23,7 +23,7 @@ use axum::extract::ConnectInfo;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use spincrud_core::http::header::HOST;
-use spincrud_core::http::{HeaderName, HeaderValue, StatusCode, Uri};
+use spincrud_core::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use spincrud_core::request::{client_request_id, new_request_id};
 use spincrud_core::{InternalError, RouteTemplate};
 use tracing::field::Empty;
@@ -107,6 +107,7 @@ async fn execute(
     started: Instant,
 ) -> (spincrud_core::Response, Option<WasmFailure>) {
     let deadline = started + engine.timeout;
+    let is_head = req.method() == Method::HEAD;
     let hyper_req = incoming_request(m, req);
 
     let mut store = Store::new(&engine.engine, State::new(component.grants.clone(), engine.backends.clone(), engine.memory_limit));
@@ -143,6 +144,11 @@ async fn execute(
             Err(_) => return Err(Failure::NoResponse),
         };
         let (parts, body) = head.into_parts();
+        // A HEAD answer's body is never sent, so it is not read either (as Spin's server
+        // does): the component states the GET's length and leaves the body unfinished.
+        if is_head {
+            return Ok(spincrud_core::http::Response::from_parts(parts, Vec::new()));
+        }
         let body = body.collect().await.map_err(|e| Failure::Body(format!("{e:?}")))?.to_bytes();
         Ok(spincrud_core::http::Response::from_parts(parts, body.to_vec()))
     };
