@@ -114,8 +114,14 @@ pub trait KvStore {
     }
 
     /// Atomically sets `key` to `new` if its value is still `expected` (`None`: if the key does
-    /// not exist). Returns whether it did.
+    /// not exist). Returns whether it did, as the store reports it (which Spin's Redis store
+    /// gets wrong: see `data::lease`).
     async fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<bool, StoreError>;
+
+    /// Atomically adds `delta` to the counter at `key` (a missing key counts as 0) and returns
+    /// the sum. Counters are stored as Spin stores them: eight little-endian bytes in an embedded
+    /// store, an integer in Redis; a value that is not a counter is an error.
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
 
     /// Waits `millis` before a contended key is tried again (the engine's timer: tokio in
     /// host-runner, `wasi:clocks` in a component).
@@ -158,6 +164,17 @@ impl KvStore for MemoryKv {
         }
         entries.insert(key.to_owned(), new.to_vec());
         Ok(true)
+    }
+
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        let mut entries = self.entries();
+        let old = match entries.get(key) {
+            None => 0,
+            Some(bytes) => i64::from_le_bytes(bytes.as_slice().try_into().map_err(|_| StoreError::Other(format!("the value at `{key}` is not a counter")))?),
+        };
+        let new = old.checked_add(delta).ok_or_else(|| StoreError::Other(format!("the counter at `{key}` would overflow")))?;
+        entries.insert(key.to_owned(), new.to_le_bytes().to_vec());
+        Ok(new)
     }
 
     async fn pause(&self, millis: u64) {

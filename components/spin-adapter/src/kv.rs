@@ -14,8 +14,9 @@ use spincrud_core::store::{KvStore, StoreError};
 /// (`runtime-config/*.toml`); the component only needs `key_value_stores = ["default"]`.
 pub struct SpinKv {
     bucket: OnceCell<Result<store::Bucket, StoreError>>,
-    /// `get-many` failed once in this request: read key by key from then on. (Some Spin
-    /// releases' Redis store answers `get-many` with an error; every store answers `get`.)
+    /// `get-many` failed once in this request: read key by key from then on. (Spin 3.6's Redis
+    /// store sends `KEYS` with the keys as arguments, which Redis refuses for two keys or more;
+    /// every store answers `get`.)
     no_batch_reads: Cell<bool>,
 }
 
@@ -74,11 +75,15 @@ impl KvStore for SpinKv {
     }
 
     /// One `get-many`; its answer is matched to `keys` by key (stores differ in whether they
-    /// list missing keys).
+    /// list missing keys). One key is read with `get`: Spin 3.6's Redis store would answer
+    /// `get-many` of one key that exists by panicking in the host (`KEYS <key>` matches it, and
+    /// the key's name is no key-value pair), which fails the whole request.
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let bucket = self.bucket()?;
-        if keys.is_empty() {
-            return Ok(Vec::new());
+        match keys {
+            [] => return Ok(Vec::new()),
+            [key] => return Ok(vec![bucket.get(key).map_err(kv_error)?]),
+            _ => {}
         }
         if !self.no_batch_reads.get() {
             match batch::get_many(bucket, keys) {
@@ -127,6 +132,10 @@ impl KvStore for SpinKv {
             Err(atomics::CasError::CasFailed(_)) => Ok(false),
             Err(atomics::CasError::StoreError(e)) => Err(kv_error(e)),
         }
+    }
+
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        atomics::increment(self.bucket()?, key, delta).map_err(kv_error)
     }
 
     /// Blocks this instance on a `wasi:clocks` timer (Spin runs other requests meanwhile).

@@ -247,19 +247,17 @@ impl KvStore for KvBucket {
         }
     }
 
-    async fn pause(&self, millis: u64) {
-        tokio::time::sleep(Duration::from_millis(millis)).await;
-    }
-}
-
-impl KvBucket {
-    /// `wasi:keyvalue/atomics.increment`, for the wasm engine (the core has no counters): as Spin
-    /// stores a counter (eight little-endian bytes in the embedded store, a Redis integer).
-    pub async fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+    /// As Spin stores a counter: eight little-endian bytes in the embedded store, a Redis
+    /// integer (`wasi:keyvalue/atomics.increment` on the wasm engine).
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         match &self.backend {
             Kv::Embedded(e) => e.increment(&self.label, key, delta).await,
             Kv::Redis(r) => r.increment(key, delta).await,
         }
+    }
+
+    async fn pause(&self, millis: u64) {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
     }
 }
 

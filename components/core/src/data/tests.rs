@@ -120,7 +120,7 @@ fn clear_removes_everything_and_releases_the_lease() {
     assert_eq!(page_of(&kv, 0, 10), (0, vec![]));
     let left = block_on(kv.keys(PREFIX)).unwrap();
     assert_eq!(left, [lease::KEY.to_owned(), META_KEY.to_owned()]);
-    assert_eq!(block_on(kv.get(lease::KEY)).unwrap().as_deref(), Some(&b"free"[..]));
+    assert_eq!(block_on(kv.get(lease::KEY)).unwrap().as_deref(), Some(&lease::FREE[..]));
 }
 
 /// Counts store calls (one per batched call).
@@ -167,6 +167,10 @@ impl KvStore for CountingKv {
     async fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: &[u8]) -> Result<bool, StoreError> {
         self.count();
         self.inner.compare_and_swap(key, expected, new).await
+    }
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.count();
+        self.inner.increment(key, delta).await
     }
     async fn pause(&self, millis: u64) {
         self.inner.pause(millis).await
