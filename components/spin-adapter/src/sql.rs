@@ -57,11 +57,12 @@ impl SpinSql {
         match self.backend() {
             Backend::Sqlite => {
                 let conn = sqlite::Connection::open("default").map_err(sqlite_error)?;
-                // Spin opens a new SQLite connection per component instance and sets no busy
-                // timeout: without one, concurrent writers fail at once with "database is
-                // locked" instead of waiting their turn. Best effort: a libSQL backend may
-                // refuse the pragma, which changes nothing else.
-                let _ = conn.execute("PRAGMA busy_timeout = 5000", &[]);
+                // Spin opens a SQLite connection per component instance, whose busy handler
+                // (5 s) sleeps in ever longer steps, up to 100 ms: under many writers, the ones
+                // that have waited longest keep missing the lock and fail. The waits happen in
+                // `sqlite_run` instead, in short steps; SQLite answers "busy" at once. Best
+                // effort: a libSQL backend may refuse the pragma, which changes nothing else.
+                let _ = conn.execute("PRAGMA busy_timeout = 0", &[]);
                 Ok(Conn::Sqlite(conn))
             }
             Backend::Postgres(url) => pg4::Connection::open(url)
@@ -97,9 +98,7 @@ impl SqlStore for SpinSql {
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
         match self.conn()? {
             Conn::Sqlite(conn) => {
-                let result = conn
-                    .execute(sql, &sqlite_params(params))
-                    .map_err(sqlite_error)?;
+                let result = sqlite_run(conn, sql, &sqlite_params(params), Wait::ForTheLock)?;
                 result
                     .rows
                     .into_iter()
@@ -119,7 +118,7 @@ impl SqlStore for SpinSql {
 
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         match self.conn()? {
-            Conn::Sqlite(conn) => sqlite_execute(conn, sql, &sqlite_params(params)),
+            Conn::Sqlite(conn) => sqlite_execute(conn, sql, &sqlite_params(params), Wait::ForTheLock),
             Conn::Postgres(conn) => conn.execute(sql, &pg_params(params)).map_err(pg_error),
         }
     }
@@ -136,19 +135,20 @@ impl SqlStore for SpinSql {
             Conn::Sqlite(_) => "BEGIN IMMEDIATE",
             Conn::Postgres(_) => "BEGIN",
         };
-        conn.run(begin, &[])?;
+        conn.run(begin, &[], Wait::ForTheLock)?;
         let mut changed = Vec::with_capacity(statements.len());
         for statement in statements {
-            match conn.run(&statement.sql, &statement.params) {
+            // Inside a transaction a "busy" is not waited out: it ends the transaction.
+            match conn.run(&statement.sql, &statement.params, Wait::No) {
                 Ok(n) => changed.push(n),
                 Err(e) => {
-                    let _ = conn.run("ROLLBACK", &[]);
+                    let _ = conn.run("ROLLBACK", &[], Wait::No);
                     return Err(e);
                 }
             }
         }
-        if let Err(e) = conn.run("COMMIT", &[]) {
-            let _ = conn.run("ROLLBACK", &[]);
+        if let Err(e) = conn.run("COMMIT", &[], Wait::ForTheLock) {
+            let _ = conn.run("ROLLBACK", &[], Wait::No);
             return Err(e);
         }
         Ok(changed)
@@ -159,19 +159,65 @@ impl Conn {
     /// Opens a transaction without taking the write lock (SQLite's `BEGIN` is deferred), so
     /// that a connection that cannot start one is found, and ends it.
     fn check_ready(&self) -> Result<(), StoreError> {
-        self.run("BEGIN", &[])?;
-        let checked = self.run("SELECT 1", &[]).map(drop);
-        let ended = self.run("ROLLBACK", &[]).map(drop);
+        self.run("BEGIN", &[], Wait::No)?;
+        let checked = self.run("SELECT 1", &[], Wait::No).map(drop);
+        let ended = self.run("ROLLBACK", &[], Wait::No).map(drop);
         checked.and(ended)
     }
 
     /// Runs one statement and returns the number of rows it changed.
-    fn run(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+    fn run(&self, sql: &str, params: &[Value], wait: Wait) -> Result<u64, StoreError> {
         match self {
-            Conn::Sqlite(conn) => sqlite_execute(conn, sql, &sqlite_params(params)),
+            Conn::Sqlite(conn) => sqlite_execute(conn, sql, &sqlite_params(params), wait),
             Conn::Postgres(conn) => conn.execute(sql, &pg_params(params)).map_err(pg_error),
         }
     }
+}
+
+/// Whether a SQLite statement waits while another connection holds the database's lock.
+#[derive(Clone, Copy, PartialEq)]
+enum Wait {
+    /// A statement on its own (it did nothing when SQLite said "busy"), `BEGIN` or `COMMIT`:
+    /// tried again until [`SQLITE_PATIENCE_MS`].
+    ForTheLock,
+    No,
+}
+
+/// How long a SQLite statement waits for the lock before the request answers 503: as long as
+/// host-runner's writers queue.
+const SQLITE_PATIENCE_MS: u64 = 5_000;
+/// The longest pause between two tries: short enough that a writer that has waited long still
+/// gets its turn among many.
+const SQLITE_MAX_PAUSE_MS: u64 = 8;
+
+/// Runs a statement, trying again in short pauses while SQLite answers "busy" (another
+/// instance's connection holds the lock).
+fn sqlite_run(
+    conn: &sqlite::Connection,
+    sql: &str,
+    params: &[sqlite::Value],
+    wait: Wait,
+) -> Result<sqlite::QueryResult, StoreError> {
+    let started = wasi::clocks::monotonic_clock::now();
+    let mut pause_ms = 1;
+    loop {
+        match conn.execute(sql, params) {
+            Err(sqlite::Error::Io(message)) if wait == Wait::ForTheLock && is_busy(&message) => {
+                let waited_ms = (wasi::clocks::monotonic_clock::now() - started) / 1_000_000;
+                if waited_ms >= SQLITE_PATIENCE_MS {
+                    return Err(classify_sqlite(message));
+                }
+                wasi::clocks::monotonic_clock::subscribe_duration(pause_ms * 1_000_000).block();
+                pause_ms = (pause_ms * 2).min(SQLITE_MAX_PAUSE_MS);
+            }
+            result => return result.map_err(sqlite_error),
+        }
+    }
+}
+
+/// SQLITE_BUSY and SQLITE_LOCKED, as rusqlite words them.
+fn is_busy(message: &str) -> bool {
+    message.contains("database is locked") || message.contains("database table is locked")
 }
 
 /// `fermyon:spin/sqlite@2.0.0` returns rows only: the change count is SQLite's `changes()` of
@@ -180,8 +226,9 @@ fn sqlite_execute(
     conn: &sqlite::Connection,
     sql: &str,
     params: &[sqlite::Value],
+    wait: Wait,
 ) -> Result<u64, StoreError> {
-    conn.execute(sql, params).map_err(sqlite_error)?;
+    sqlite_run(conn, sql, params, wait)?;
     let result = conn
         .execute("SELECT changes()", &[])
         .map_err(sqlite_error)?;
@@ -291,9 +338,7 @@ fn sqlite_error(e: sqlite::Error) -> StoreError {
 fn classify_sqlite(message: String) -> StoreError {
     if message.contains("UNIQUE constraint failed") {
         StoreError::Conflict(message)
-    } else if message.contains("database is locked")
-        || message.contains("database table is locked")
-        || message.contains("unable to open database")
+    } else if is_busy(&message) || message.contains("unable to open database")
     {
         StoreError::Unavailable(message)
     } else {
