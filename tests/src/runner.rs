@@ -26,11 +26,17 @@ pub fn run(engine: Engine, stores: Stores) -> ExitCode {
         args.test_threads = Some(DEFAULT_TEST_THREADS);
     }
     install_panic_hook();
+    if engine == Engine::Spin && crate::harness::spin::spin_binary().is_none() {
+        // `make test` says the same before it runs the suite; a machine without the Spin CLI
+        // runs the other engines' sets only.
+        eprintln!("spincrud-tests: no Spin CLI (set SPIN_BIN or put `spin` on PATH): the suite on Spin ({stores:?}) was not run");
+        return ExitCode::SUCCESS;
+    }
     if engine == Engine::Wasm && !args.list {
         crate::harness::wasm::prepare_wasm_engine();
     }
     let ctx: &'static Ctx = Box::leak(Box::new(Ctx::new(engine, stores)));
-    let trials = suite::all(stores)
+    let trials = suite::all(engine, stores)
         .into_iter()
         .map(|case| {
             let body = case.body;

@@ -7,6 +7,7 @@ pub mod otlp;
 pub mod postgres;
 pub mod redis;
 pub mod server;
+pub mod spin;
 mod supervisor;
 pub mod tempdir;
 pub mod wasm;
@@ -16,11 +17,13 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 pub use server::{Api, Server};
 
-/// How host-runner executes the handlers (`ENGINE=native|wasm`).
+/// What serves the API: host-runner's two engines (`ENGINE=native|wasm`), or the real Spin CLI
+/// (`spin up`) running the components.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
     Native,
     Wasm,
+    Spin,
 }
 
 impl Engine {
@@ -28,7 +31,13 @@ impl Engine {
         match self {
             Engine::Native => "native",
             Engine::Wasm => "wasm",
+            Engine::Spin => "spin",
         }
+    }
+
+    /// host-runner (either engine), whose own server adds deadlines, limits, metrics and traces.
+    pub fn is_host_runner(self) -> bool {
+        self != Engine::Spin
     }
 }
 

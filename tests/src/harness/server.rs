@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::http::Request;
 use super::logs::{self, LogTail};
-use super::{supervisor, tempdir, Engine};
+use super::{spin, supervisor, tempdir, Engine};
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -29,7 +29,7 @@ const CONTROLLED_ENV: [&str; 9] = [
 ];
 
 /// OpenTelemetry's variables: no server exports traces unless its `env` says so.
-const CONTROLLED_OTEL_ENV: [&str; 13] = [
+pub(super) const CONTROLLED_OTEL_ENV: [&str; 13] = [
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
@@ -77,7 +77,50 @@ pub struct Server {
     pub name: &'static str,
     pub addr: SocketAddr,
     logs: Arc<LogTail>,
+    /// Spin: the server's directory, whose state holds the components' stdio logs.
+    component_logs: Option<PathBuf>,
     child: Mutex<Child>,
+}
+
+/// `host-runner serve` for `o`, with its data directory in `dir`.
+fn host_runner_command(o: &Options, dir: &Path) -> Command {
+    let binary = host_runner_binary();
+    let data_dir = dir.join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let mut cmd = Command::new(&binary);
+    cmd.arg("serve")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in CONTROLLED_ENV.iter().chain(&CONTROLLED_OTEL_ENV) {
+        cmd.env_remove(var);
+    }
+    cmd.env("LISTEN", "127.0.0.1:0")
+        .env("DATA_DIR", &data_dir)
+        .env("ENGINE", o.engine.env_value());
+    if let Some(t) = &o.api_tokens {
+        cmd.env("API_TOKENS", t);
+    }
+    if o.auth_reads {
+        cmd.env("AUTH_READS", "true");
+    }
+    if let Some(limit) = o.body_limit {
+        cmd.env("BODY_LIMIT", limit.to_string());
+    }
+    if let Some(url) = &o.database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    if let Some(url) = &o.redis_url {
+        cmd.env("REDIS_URL", url);
+    }
+    for (name, value) in &o.env {
+        cmd.env(name, value);
+    }
+    if let Some(level) = std::env::var_os("SPINCRUD_TEST_RUST_LOG") {
+        cmd.env("RUST_LOG", level);
+    }
+    cmd
 }
 
 /// `$SPINCRUD_HOST_RUNNER`, else `<workspace>/target/debug/host-runner`.
@@ -99,49 +142,18 @@ pub fn host_runner_binary() -> PathBuf {
 }
 
 impl Server {
-    /// Starts `host-runner serve` and waits for its `listening` log line.
+    /// Starts the server `o` describes (`host-runner serve`, or `spin up` for [`Engine::Spin`])
+    /// and waits until it says where it listens.
     pub fn start(o: Options) -> Server {
-        let binary = host_runner_binary();
         let dir = tempdir::fresh(o.name);
-        let data_dir = dir.join("data");
-        std::fs::create_dir_all(&data_dir).unwrap();
-
-        let mut cmd = Command::new(&binary);
-        cmd.arg("serve")
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for var in CONTROLLED_ENV.iter().chain(&CONTROLLED_OTEL_ENV) {
-            cmd.env_remove(var);
-        }
-        cmd.env("LISTEN", "127.0.0.1:0")
-            .env("DATA_DIR", &data_dir)
-            .env("ENGINE", o.engine.env_value());
-        if let Some(t) = &o.api_tokens {
-            cmd.env("API_TOKENS", t);
-        }
-        if o.auth_reads {
-            cmd.env("AUTH_READS", "true");
-        }
-        if let Some(limit) = o.body_limit {
-            cmd.env("BODY_LIMIT", limit.to_string());
-        }
-        if let Some(url) = &o.database_url {
-            cmd.env("DATABASE_URL", url);
-        }
-        if let Some(url) = &o.redis_url {
-            cmd.env("REDIS_URL", url);
-        }
-        for (name, value) in &o.env {
-            cmd.env(name, value);
-        }
-        if let Some(level) = std::env::var_os("SPINCRUD_TEST_RUST_LOG") {
-            cmd.env("RUST_LOG", level);
-        }
+        let (cmd, program) = match o.engine {
+            Engine::Spin => (spin::command(&o, &dir, super::free_port()), "spin up".to_string()),
+            Engine::Native | Engine::Wasm => (host_runner_command(&o, &dir), format!("{} serve", host_runner_binary().display())),
+        };
+        let component_logs = (o.engine == Engine::Spin).then(|| dir.clone());
 
         let mut child = supervisor::spawn_long_lived(cmd)
-            .unwrap_or_else(|e| panic!("cannot run {} serve: {e}", binary.display()));
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
         let logs = LogTail::new(&dir.join("server.log"));
         let (tx, rx) = mpsc::channel::<Result<SocketAddr, String>>();
         let stdout_tx = tx.clone();
@@ -152,7 +164,7 @@ impl Server {
             logs.clone(),
             move |line| {
                 if !announced {
-                    if let Some(addr) = listening_addr(line) {
+                    if let Some(addr) = listening_addr(line).or_else(|| spin::serving_addr(line)) {
                         announced = true;
                         let _ = stdout_tx.send(addr);
                     }
@@ -164,18 +176,18 @@ impl Server {
 
         let describe = |what: String, logs: &LogTail| {
             format!(
-                "{what}\nserver `{}`: {} serve (ENGINE={}, DATA_DIR={}, DATABASE_URL={}, REDIS_URL={}, API_TOKENS set: {}, AUTH_READS={}, BODY_LIMIT={:?})\noutput ({}):\n{}",
+                "{what}\nserver `{}`: {program} (ENGINE={}, DIR={}, DATABASE_URL={}, REDIS_URL={}, API_TOKENS set: {}, AUTH_READS={}, BODY_LIMIT={:?})\noutput ({}):\n{}{}",
                 o.name,
-                binary.display(),
                 o.engine.env_value(),
-                data_dir.display(),
+                dir.display(),
                 o.database_url.as_deref().unwrap_or("-"),
                 o.redis_url.as_deref().unwrap_or("-"),
                 o.api_tokens.is_some(),
                 o.auth_reads,
                 o.body_limit,
                 logs.path().display(),
-                logs.tail(200)
+                logs.tail(200),
+                component_logs.as_deref().map(spin::component_logs).unwrap_or_default()
             )
         };
 
@@ -197,7 +209,7 @@ impl Server {
                 panic!(
                     "{}",
                     describe(
-                        format!("host-runner exited before listening ({status})"),
+                        format!("the server exited before listening ({status})"),
                         &logs
                     )
                 );
@@ -217,6 +229,7 @@ impl Server {
             name: o.name,
             addr,
             logs,
+            component_logs,
             child: Mutex::new(child),
         }
     }
@@ -228,14 +241,36 @@ impl Server {
         }
     }
 
-    /// The last server log lines, for diagnostics.
+    /// The last server log lines, for diagnostics (on Spin, then the components' last lines).
     pub fn log_tail(&self, n: usize) -> String {
-        self.logs.tail(n)
+        let mut tail = self.logs.tail(n);
+        if let Some(dir) = &self.component_logs {
+            let components = spin::component_logs(dir);
+            let lines: Vec<&str> = components.lines().collect();
+            tail.push('\n');
+            tail.push_str(&lines[lines.len().saturating_sub(n)..].join("\n"));
+        }
+        tail
     }
 
-    /// Everything the server printed so far (stdout and stderr).
+    /// Everything the server printed so far (stdout and stderr; on Spin also what the
+    /// components printed, which Spin keeps in files).
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(self.logs.path()).unwrap_or_default()
+        let mut text = std::fs::read_to_string(self.logs.path()).unwrap_or_default();
+        if let Some(dir) = &self.component_logs {
+            text.push_str(&spin::component_logs(dir));
+        }
+        text
+    }
+
+    /// The line with which the server said where it listens (host-runner's `listening` event,
+    /// Spin's `Serving http://…`).
+    pub fn ready_line(&self) -> &'static str {
+        if self.component_logs.is_some() {
+            "Serving http://"
+        } else {
+            "\"listening\""
+        }
     }
 
     /// The server's process id (to read its memory from /proc).

@@ -14,6 +14,7 @@ pub const TESTS: super::Plain = tests![
     concurrent_loads_keep_every_record,
     clear_after_concurrent_loads_removes_every_record,
     offsets_follow_a_model_across_chunks_concurrent_loads_upserts_and_deletes,
+    many_writers_at_once_follow_a_model,
 ];
 
 const FIELDS: [&str; 7] = [
@@ -422,5 +423,57 @@ fn offsets_follow_a_model_across_chunks_concurrent_loads_upserts_and_deletes(ctx
     assert_loaded(&api.post("/data").json(&json!([record(&doomed[0], "back")])).send(), Some(1));
     model.push(doomed[0].clone());
     check_against(api, &model, "after loading a deleted id again");
+    clear(api);
+}
+
+/// 64 writers at once for a few seconds, each loading records of its own (and now and then
+/// deleting one it loaded): no answer is a 5xx, every acknowledged record is listed and every
+/// acknowledged delete is gone, and each writer's records keep the order it loaded them in. Two
+/// writers holding the lease at once would overwrite each other's chunks and lose records.
+fn many_writers_at_once_follow_a_model(ctx: &Ctx) {
+    const WRITERS: usize = 64;
+    let _guard = ctx.lock_data();
+    let api = ctx.api();
+    clear(api);
+    let t = tag("many");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let requests = std::sync::atomic::AtomicUsize::new(0);
+    let models: Vec<Vec<String>> = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (t, requests) = (&t, &requests);
+                s.spawn(move || {
+                    let mut mine: Vec<String> = Vec::new();
+                    let mut i = 0;
+                    while std::time::Instant::now() < until {
+                        let id = format!("{t}-{w:02}-{i:04}");
+                        let resp = api.post("/data").json(&json!([record(&id, "writer")])).allow_server_error().send();
+                        assert_loaded(&resp, Some(1));
+                        requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        mine.push(id);
+                        i += 1;
+                        if i % 4 == 0 {
+                            let gone = mine.remove(mine.len() / 2);
+                            api.delete(&format!("/data/{gone}")).allow_server_error().send().expect(204);
+                            requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    eprintln!("{WRITERS} /data writers ({:?}, {:?}): {} writes in 5 s", ctx.engine, ctx.stores, requests.into_inner());
+    let listed = ids(&list(api, "/data").items);
+    let mut expected: Vec<&String> = models.iter().flatten().collect();
+    expected.sort();
+    let mut got: Vec<&String> = listed.iter().collect();
+    got.sort();
+    assert_eq!(got, expected, "every acknowledged record, and only those, is listed");
+    for model in &models {
+        let theirs: Vec<&String> = listed.iter().filter(|id| model.contains(id)).collect();
+        assert_eq!(theirs, model.iter().collect::<Vec<_>>(), "a writer's records stay in its order");
+    }
     clear(api);
 }

@@ -2,7 +2,7 @@
 //! panics to fail. Tests run in parallel on shared servers, so each creates its own items,
 //! tagged with a unique value, and filters lists by that tag.
 
-use crate::harness::{Ctx, Stores};
+use crate::harness::{Ctx, Engine, Stores};
 
 mod resources;
 mod support;
@@ -50,12 +50,19 @@ macro_rules! resource_tests {
 }
 pub(crate) use {resource_tests, tests};
 
-/// Every test for a store set, named `area::test` or `area::test::resource`.
-pub fn all(stores: Stores) -> Vec<Case> {
+/// Every test for an engine and a store set, named `area::test` or `area::test::resource`.
+pub fn all(engine: Engine, stores: Stores) -> Vec<Case> {
     // Stopping and restarting a store only means something for the networked ones.
-    let outages: Plain = match stores {
-        Stores::PostgresRedis => faults::OUTAGE_TESTS,
-        Stores::Embedded => &[],
+    let outages: &[Plain] = match (stores, engine) {
+        (Stores::Embedded, _) => &[],
+        (Stores::PostgresRedis, Engine::Spin) => &[faults::OUTAGE_TESTS, faults::SPIN_REDIS_OUTAGE_TESTS],
+        (Stores::PostgresRedis, _) => &[faults::OUTAGE_TESTS, faults::HOST_RUNNER_REDIS_OUTAGE_TESTS],
+    };
+    // What only host-runner's own server has (metrics, traces it makes, deadlines), and what
+    // Spin answers in its place.
+    let engine_specific: &[(&str, Plain)] = match engine {
+        Engine::Native | Engine::Wasm => &[("ops", ops::HOST_RUNNER_TESTS), ("faults", faults::SERVER_TESTS), ("telemetry", telemetry::TESTS)],
+        Engine::Spin => &[("ops", ops::SPIN_TESTS)],
     };
     let plain: &[(&str, Plain)] = &[
         ("ops", ops::TESTS),
@@ -72,8 +79,6 @@ pub fn all(stores: Stores) -> Vec<Case> {
         ("users", users::TESTS),
         ("data", data::TESTS),
         ("faults", faults::TESTS),
-        ("telemetry", telemetry::TESTS),
-        ("faults", outages),
     ];
     let per_resource: &[(&str, PerResource)] = &[
         ("items", items::TESTS),
@@ -82,7 +87,8 @@ pub fn all(stores: Stores) -> Vec<Case> {
     ];
 
     let mut cases = Vec::new();
-    for (area, tests) in plain {
+    let outages: Vec<(&str, Plain)> = outages.iter().map(|tests| ("faults", *tests)).collect();
+    for (area, tests) in plain.iter().chain(engine_specific).chain(&outages) {
         for (name, f) in tests.iter() {
             let f = *f;
             cases.push(Case {

@@ -5,14 +5,13 @@ use super::support::*;
 use super::tests;
 use crate::harness::{Ctx, Engine};
 
-pub const TESTS: super::Plain = tests![
-    healthz,
-    readyz,
-    openapi_describes_every_route,
-    metrics_are_prometheus_text,
-    the_wasm_engine_has_metrics_per_component,
-    head_mirrors_get
-];
+pub const TESTS: super::Plain = tests![healthz, readyz, openapi_describes_every_route, head_mirrors_get];
+
+/// `/metrics` is host-runner's own (Spin's metrics and traces go out by OpenTelemetry).
+pub const HOST_RUNNER_TESTS: super::Plain = tests![metrics_are_prometheus_text, the_wasm_engine_has_metrics_per_component];
+
+/// On Spin, `/metrics` is an unknown route like any other.
+pub const SPIN_TESTS: super::Plain = tests![metrics_is_not_a_route_on_spin];
 
 fn healthz(ctx: &Ctx) {
     let resp = ctx.api().get("/healthz").send();
@@ -135,6 +134,10 @@ fn metrics_are_prometheus_text(ctx: &Ctx) {
         text.contains("# TYPE http_request_duration_seconds histogram"),
         "http_request_duration_seconds is declared a histogram",
     );
+}
+
+fn metrics_is_not_a_route_on_spin(ctx: &Ctx) {
+    assert_not_found(&ctx.api().get("/metrics").send());
 }
 
 /// The value of the sample whose line starts with `series` (name and labels), if any.

@@ -116,6 +116,7 @@ fn a_traced_request_has_a_server_span_and_store_spans(ctx: &Ctx) {
     let engine = match ctx.engine {
         Engine::Native => "native",
         Engine::Wasm => "wasm",
+        Engine::Spin => unreachable!("host-runner's spans"),
     };
     assert_eq!(server.resource.get("spincrud.engine").map(String::as_str), Some(engine));
 
