@@ -2,8 +2,10 @@
 #   make run                serve the API on 127.0.0.1:3000 with the native engine (embedded
 #                           SQLite + key-value store); builds only host-runner and the /docs site
 #   make run ENGINE=wasm    the same with the Spin components in embedded wasmtime (builds them)
-#   make test               every test: unit, end to end (embedded and PostgreSQL/Redis), wasm,
-#                           faults, manifests, OpenAPI fuzzing, the /docs page in Chromium
+#   make test               every test: unit, end to end (embedded and PostgreSQL/Redis) on
+#                           host-runner's two engines and, when a Spin CLI is there (SPIN_BIN,
+#                           or spin on PATH), on Spin; faults, manifests, OpenAPI fuzzing, the
+#                           /docs page in Chromium
 
 CARGO ?= cargo
 ENGINE ?= native
@@ -41,7 +43,12 @@ docs-ui:
 host-runner:
 	$(CARGO) build -p host-runner
 
+# The end-to-end suite runs on six sets: host-runner native and wasm, and the Spin CLI, each on
+# embedded stores and on PostgreSQL + Redis. Without a Spin CLI the Spin sets say so and run
+# nothing.
 test-rust: host-runner
+	@if spin=$$(scripts/find-spin.sh); then echo "make test: the end-to-end suite runs on Spin too: $$spin ($$($$spin --version))"; \
+	 else echo "make test: no Spin CLI (set SPIN_BIN or put spin on PATH): the end-to-end suite's Spin sets are NOT run"; fi
 	$(CARGO) test --workspace
 
 test-k8s: host-runner
