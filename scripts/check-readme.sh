@@ -3,6 +3,8 @@
 # - the "Using the API" block against a fresh host-runner, every curl failing on an HTTP error;
 # - the host-runner command block (migrate, import) on a fresh data directory;
 # - the observability block, with an OTLP/HTTP receiver of its own in place of the collector;
+# - the `spin up` command of "Running with Spin", with the Spin CLI when there is one
+#   (scripts/find-spin.sh), until it answers and loads /data;
 # - `make run`, until it answers /healthz;
 # - the engine benchmark (`cargo run --release -p spincrud-bench`), which prints its figures.
 # Needs target/debug/host-runner (make host-runner).
@@ -101,6 +103,28 @@ done
 python3 -c 'import sys; sys.exit(0 if bytes.fromhex(sys.argv[1]) in open(sys.argv[2], "rb").read() else 1)' "$trace" "$work/otlp" ||
     { echo "check-readme: trace $trace did not reach the receiver" >&2; cat "$work/traces.log" >&2; exit 1; }
 grep -q "\"trace_id\":\"$trace\"" "$work/traces.log" || { echo "check-readme: the request's log line does not name trace $trace" >&2; exit 1; }
+
+if spin_bin=$(scripts/find-spin.sh); then
+    echo "check-readme: spin up ($spin_bin)"
+    spin_up=$(block "## Running with Spin")
+    grep -q '^spin up --sqlite @migrations/sqlite/0001_schema.sql' <<<"$spin_up" ||
+        { echo "check-readme: the Spin block does not start with spin up" >&2; exit 1; }
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    # Its state in a directory of its own rather than the checkout's .spin/.
+    SPIN_HTTP_LISTEN_ADDR=127.0.0.1:$port setsid bash -c "spin() { \"$spin_bin\" \"\$@\" --state-dir \"$work/spin-state\"; }; $spin_up" >"$work/spin.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 1 600); do
+        grep -q "^Serving http://127.0.0.1:$port" "$work/spin.log" && break
+        kill -0 "${pids[-1]}" 2>/dev/null || { cat "$work/spin.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    grep -q "^Serving http://127.0.0.1:$port" "$work/spin.log" || { echo "check-readme: spin up did not serve" >&2; cat "$work/spin.log" >&2; exit 1; }
+    curl --fail-with-body -s "http://127.0.0.1:$port/readyz" | grep -q '"status":"ready"'
+    curl --fail-with-body -s -X POST "http://127.0.0.1:$port/data" | grep -q '"loaded":1000'
+    kill -- "-${pids[-1]}" 2>/dev/null || true
+else
+    echo "check-readme: no Spin CLI (SPIN_BIN or spin on PATH): the spin up command is not run"
+fi
 
 echo "check-readme: make run"
 LISTEN=127.0.0.1:0 DATA_DIR=$work/run start "$work/run.log" make run

@@ -1,4 +1,4 @@
-//! spincrud-bench: host-runner's native and wasm engines side by side, on embedded SQLite.
+//! spincrud-bench: host-runner's native and wasm engines and the Spin CLI side by side.
 //!
 //! ```sh
 //! cargo run --release -p spincrud-bench                 # everything, about two minutes
@@ -6,8 +6,10 @@
 //! ```
 //!
 //! It builds `host-runner` (release) and, when they are missing, the components; then starts
-//! `host-runner serve` once per engine, each on a fresh data directory (embedded SQLite) and a
-//! free loopback port, and seeds 100 cats in each. Every scenario — GET an item, create an item,
+//! `host-runner serve` once per engine, and `spin up` when a Spin CLI is there (`SPIN_BIN`, or
+//! `spin` on PATH), each on a fresh data directory (embedded SQLite) and a free loopback port,
+//! plus Spin once more on PostgreSQL + Redis (`spin-pg`: SpinKube's stores), and seeds 100 cats
+//! in each. Every scenario — GET an item, create an item,
 //! list 20 items, GET /healthz — runs at a fixed concurrency over keep-alive connections for a
 //! fixed time, in rounds that alternate between the engines (the machine's other load weighs on
 //! both alike); the median round is shown: requests/s, p50/p99 latency, host-runner's RSS (idle,
@@ -25,9 +27,9 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,9 +38,12 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 mod at_size;
+mod launch;
 mod tracing_cost;
 
-const HELP: &str = "spincrud-bench: host-runner's native and wasm engines side by side (embedded SQLite, loopback)
+use launch::{rss_kib, start_with, Server};
+
+const HELP: &str = "spincrud-bench: host-runner's native and wasm engines and the Spin CLI side by side (loopback)
 
 USAGE: cargo run --release -p spincrud-bench [-- OPTIONS]
 
@@ -47,7 +52,9 @@ OPTIONS:
   --seconds S        measured time per scenario and round (default 3; plus 1 s of warm-up)
   --rounds N         rounds per scenario, alternating the engines; the median round is shown
                      (default 3)
-  --engines LIST     comma-separated engines (default native,wasm)
+  --engines LIST     comma-separated engines: native, wasm, spin (default: all three when a Spin
+                     CLI is there, SPIN_BIN or spin on PATH; else native,wasm). With spin, the
+                     engine comparison also runs Spin on PostgreSQL + Redis (spin-pg)
   --restarts N       warm restarts to time per engine (default 5)
   --only SCENARIO    run only one scenario (get, create, list, health) and skip the rest
   --at-size SIZE     then the benchmark at size: `ci` (default: /data at 1,000 and 45,716
@@ -77,11 +84,15 @@ struct Options {
 }
 
 fn parse_options() -> Options {
+    let mut engines = vec!["native".to_owned(), "wasm".to_owned()];
+    if spincrud_tests::harness::spin::spin_binary().is_some() {
+        engines.push("spin".to_owned());
+    }
     let mut o = Options {
         concurrency: 16,
         seconds: 3.0,
         rounds: 3,
-        engines: vec!["native".into(), "wasm".into()],
+        engines,
         restarts: 5,
         build: true,
         only: None,
@@ -138,6 +149,9 @@ fn parse_options() -> Options {
             sizes.stores = stores;
         }
     }
+    if let Some(unknown) = o.engines.iter().find(|e| !["native", "wasm", "spin"].contains(&e.as_str())) {
+        die(&format!("unknown engine {unknown} (native, wasm, spin)"));
+    }
     o.concurrency = o.concurrency.max(1);
     o.rounds = o.rounds.max(1);
     o.seconds = o.seconds.clamp(0.5, 120.0);
@@ -166,105 +180,13 @@ fn build(o: &Options) {
         }
     }
     let missing = COMPONENTS.iter().any(|c| !root.join(format!("target/wasm32-wasip1/release/spincrud_{c}.wasm")).is_file());
-    if missing && o.engines.iter().any(|e| e == "wasm") {
+    if missing && o.engines.iter().any(|e| e == "wasm" || e == "spin") {
         eprintln!("spincrud-bench: building the components (scripts/build-components.sh)");
         let status = Command::new("bash").arg("scripts/build-components.sh").current_dir(&root).status().expect("cannot run bash");
         if !status.success() {
             die("building the components failed");
         }
     }
-}
-
-// ---- host-runner ------------------------------------------------------------------------------
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("cannot bind 127.0.0.1:0")
-}
-
-/// Starts `host-runner serve` and returns once it answers `GET /healthz`, with the time that took.
-async fn start(engine: &str, data_dir: &Path, binary: Option<&Path>) -> (Server, Duration) {
-    start_with(engine, data_dir, binary, &[]).await
-}
-
-/// [`start`] with more environment variables (store URLs, limits).
-async fn start_with(engine: &str, data_dir: &Path, binary: Option<&Path>, env: &[(&str, String)]) -> (Server, Duration) {
-    let root = workspace();
-    let binary = binary.map_or_else(|| root.join("target/release/host-runner"), Path::to_path_buf);
-    if !binary.is_file() {
-        die(&format!("{} is missing (drop --no-build)", binary.display()));
-    }
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    std::fs::create_dir_all(data_dir).expect("cannot create the data directory");
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(data_dir.join("server.log")).expect("cannot open the server log");
-    let started = Instant::now();
-    let child = Command::new(&binary)
-        .arg("serve")
-        .current_dir(&root)
-        .env("ENGINE", engine)
-        .env("LISTEN", addr.to_string())
-        .env("DATA_DIR", data_dir)
-        .env("WASM_CACHE_DIR", root.join("target/wasm-cache"))
-        .env("SPIN_MANIFEST", root.join("spin.toml"))
-        .env("SHUTDOWN_TIMEOUT", "2")
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .env_remove("API_TOKENS")
-        .env_remove("AUTH_READS")
-        .env_remove("BODY_LIMIT")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| die(&format!("cannot run {}: {e}", binary.display())));
-    let mut server = Server { child, addr };
-    let deadline = started + Duration::from_secs(600);
-    loop {
-        if let Ok(mut conn) = Conn::connect(addr).await {
-            if let Ok((200, _)) = conn.send("GET", "/healthz", None).await {
-                return (server, started.elapsed());
-            }
-        }
-        if let Ok(Some(status)) = server.child.try_wait() {
-            die(&format!("host-runner ({engine}) exited at start ({status}); see {}", data_dir.join("server.log").display()));
-        }
-        if Instant::now() > deadline {
-            let _ = server.child.kill();
-            die(&format!("host-runner ({engine}) did not answer within 10 minutes"));
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-}
-
-impl Server {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGTERM (graceful), then SIGKILL if it lingers.
-    fn stop(mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Resident set size of a process, in KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 // ---- a minimal HTTP/1.1 keep-alive client --------------------------------------------------------
@@ -457,9 +379,17 @@ struct EngineResult {
     failed: u64,
 }
 
-/// One engine's server during the run.
-struct Running {
+/// A column of the engine comparison: an engine on a store set.
+struct Column {
+    name: String,
     engine: String,
+    /// The store set's environment (none: embedded stores).
+    env: Vec<(&'static str, String)>,
+}
+
+/// One column's server during the run.
+struct Running {
+    column: Column,
     server: Server,
     data_dir: PathBuf,
     ids: Arc<Vec<String>>,
@@ -499,18 +429,26 @@ fn median_latency(mut rounds: Vec<Stats>) -> Stats {
 /// Runs every engine side by side: both servers stay up, and each scenario alternates between
 /// them round by round, so that whatever else the machine is doing weighs on both alike.
 async fn run_all(o: &Options, scratch: &Path) -> BTreeMap<String, EngineResult> {
+    // Every engine on embedded stores; Spin also on PostgreSQL + Redis, as SpinKube runs it.
+    let mut columns: Vec<Column> = o.engines.iter().map(|e| Column { name: e.clone(), engine: e.clone(), env: Vec::new() }).collect();
+    let mut _stores = None;
+    if o.engines.iter().any(|e| e == "spin") {
+        let (env, guards) = at_size::store_env("postgres", "bench-compare");
+        _stores = guards;
+        columns.push(Column { name: "spin-pg".into(), engine: "spin".into(), env });
+    }
     let mut running = Vec::new();
-    for engine in &o.engines {
-        eprintln!("spincrud-bench: {engine}: starting host-runner");
-        let data_dir = scratch.join(engine);
+    for column in columns {
+        eprintln!("spincrud-bench: {}: starting {}", column.name, column.engine);
+        let data_dir = scratch.join(&column.name);
         // The first start may compile the components (cold cache); it is timed and stopped, and
         // the measured server is a restart, so that its idle RSS is a running server's and not
         // what the compiler left behind.
-        let (server, first_start) = start(engine, &data_dir, o.binary.as_deref()).await;
+        let (server, first_start) = start_with(&column.engine, &data_dir, o.binary.as_deref(), &column.env).await;
         server.stop();
-        let (server, _) = start(engine, &data_dir, o.binary.as_deref()).await;
+        let (server, _) = start_with(&column.engine, &data_dir, o.binary.as_deref(), &column.env).await;
         let ids = seed_items(server.addr).await;
-        running.push(Running { engine: engine.clone(), server, data_dir, ids, first_start, idle_rss_kib: 0 });
+        running.push(Running { column, server, data_dir, ids, first_start, idle_rss_kib: 0 });
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     for r in &mut running {
@@ -533,7 +471,7 @@ async fn run_all(o: &Options, scratch: &Path) -> BTreeMap<String, EngineResult> 
         let mut rounds: Vec<Vec<Stats>> = running.iter().map(|_| Vec::new()).collect();
         for round in 0..o.rounds {
             for (i, r) in running.iter().enumerate() {
-                eprintln!("spincrud-bench: {} (concurrency {}) round {}/{}: {}", scenario.name(), o.concurrency, round + 1, o.rounds, r.engine);
+                eprintln!("spincrud-bench: {} (concurrency {}) round {}/{}: {}", scenario.name(), o.concurrency, round + 1, o.rounds, r.column.name);
                 let stats = run_scenario(r.server.addr, r.server.pid(), scenario, r.ids.clone(), o.concurrency, warmup, measure).await;
                 failed[i] += stats.errors;
                 rounds[i].push(stats);
@@ -551,7 +489,7 @@ async fn run_all(o: &Options, scratch: &Path) -> BTreeMap<String, EngineResult> 
         let mut get: Vec<Vec<Stats>> = running.iter().map(|_| Vec::new()).collect();
         for round in 0..o.rounds {
             for (i, r) in running.iter().enumerate() {
-                eprintln!("spincrud-bench: concurrency 1 round {}/{}: {}", round + 1, o.rounds, r.engine);
+                eprintln!("spincrud-bench: concurrency 1 round {}/{}: {}", round + 1, o.rounds, r.column.name);
                 let h = run_scenario(r.server.addr, r.server.pid(), Scenario::Healthz, r.ids.clone(), 1, warmup / 2, c1_time).await;
                 let g = run_scenario(r.server.addr, r.server.pid(), Scenario::GetItem, r.ids.clone(), 1, warmup / 2, c1_time).await;
                 failed[i] += h.errors + g.errors;
@@ -566,24 +504,24 @@ async fn run_all(o: &Options, scratch: &Path) -> BTreeMap<String, EngineResult> 
 
     let mut servers = Vec::new();
     for r in running {
-        servers.push((r.engine, r.data_dir, r.first_start, r.idle_rss_kib));
+        servers.push((r.column, r.data_dir, r.first_start, r.idle_rss_kib));
         r.server.stop();
     }
     let mut restarts: Vec<Vec<Duration>> = servers.iter().map(|_| Vec::new()).collect();
     for round in 0..o.restarts {
-        for (i, (engine, data_dir, _, _)) in servers.iter().enumerate() {
-            eprintln!("spincrud-bench: restart {}/{}: {engine}", round + 1, o.restarts);
-            let (server, took) = start(engine, data_dir, o.binary.as_deref()).await;
+        for (i, (column, data_dir, _, _)) in servers.iter().enumerate() {
+            eprintln!("spincrud-bench: restart {}/{}: {}", round + 1, o.restarts, column.name);
+            let (server, took) = start_with(&column.engine, data_dir, o.binary.as_deref(), &column.env).await;
             restarts[i].push(took);
             server.stop();
         }
     }
 
     let mut results = BTreeMap::new();
-    for (i, ((engine, _, first_start, idle_rss_kib), (scenarios, (c1_healthz, c1_get)))) in
+    for (i, ((column, _, first_start, idle_rss_kib), (scenarios, (c1_healthz, c1_get)))) in
         servers.into_iter().zip(scenarios.into_iter().zip(c1)).enumerate()
     {
-        results.insert(engine, EngineResult { first_start, idle_rss_kib, scenarios, c1_healthz, c1_get, restarts: std::mem::take(&mut restarts[i]), failed: failed[i] });
+        results.insert(column.name, EngineResult { first_start, idle_rss_kib, scenarios, c1_healthz, c1_get, restarts: std::mem::take(&mut restarts[i]), failed: failed[i] });
     }
     results
 }
@@ -605,9 +543,10 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn report(o: &Options, results: &BTreeMap<String, EngineResult>) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "\nspincrud-bench: embedded SQLite, concurrency {}, {} rounds of {} s per scenario and engine (engines alternating; median round shown), loopback, {} CPUs", o.concurrency, o.rounds, o.seconds, std::thread::available_parallelism().map_or(0, |n| n.get()));
+    let _ = writeln!(out, "\nspincrud-bench: embedded SQLite (spin-pg: Spin on PostgreSQL + Redis), concurrency {}, {} rounds of {} s per scenario and engine (engines alternating; median round shown), loopback, {} CPUs", o.concurrency, o.rounds, o.seconds, std::thread::available_parallelism().map_or(0, |n| n.get()));
     let _ = writeln!(out, "\n{:<40} {:<7} {:>10} {:>11} {:>11} {:>8} {:>12}", "scenario", "engine", "req/s", "p50", "p99", "errors", "peak RSS");
-    let engines: Vec<&String> = results.keys().collect();
+    let mut engines: Vec<&String> = results.keys().collect();
+    engines.sort_by_key(|e| ["native", "wasm", "spin", "spin-pg"].iter().position(|k| k == e));
     let rows = results.values().next().map_or(0, |r| r.scenarios.len());
     for i in 0..rows {
         for engine in &engines {
@@ -665,6 +604,16 @@ fn report(o: &Options, results: &BTreeMap<String, EngineResult>) {
 fn main() {
     let o = parse_options();
     build(&o);
+    // Spin on PostgreSQL gets its schema from `host-runner migrate` (the suite's harness runs
+    // it): the build measured here.
+    if std::env::var_os("SPINCRUD_HOST_RUNNER").is_none() {
+        std::env::set_var("SPINCRUD_HOST_RUNNER", launch::host_runner_binary(o.binary.as_deref()));
+    }
+    match spincrud_tests::harness::spin::spin_binary() {
+        Some(spin) if o.engines.iter().any(|e| e == "spin") => eprintln!("spincrud-bench: Spin CLI {}", spin.display()),
+        _ if o.engines.iter().any(|e| e == "spin") => die("--engines spin needs a Spin CLI (SPIN_BIN, or spin on PATH)"),
+        _ => eprintln!("spincrud-bench: no Spin CLI (SPIN_BIN, or spin on PATH): no Spin columns"),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let scratch = std::env::temp_dir().join(format!("spincrud-bench-{}", std::process::id()));
     let results = runtime.block_on(run_all(&o, &scratch));

@@ -152,8 +152,11 @@ impl Server {
         };
         let component_logs = (o.engine == Engine::Spin).then(|| dir.clone());
 
-        let mut child = supervisor::spawn_long_lived(cmd)
-            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+        let spawned = match o.engine {
+            Engine::Spin => supervisor::spawn_long_lived_group(cmd),
+            Engine::Native | Engine::Wasm => supervisor::spawn_long_lived(cmd),
+        };
+        let mut child = spawned.unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
         let logs = LogTail::new(&dir.join("server.log"));
         let (tx, rx) = mpsc::channel::<Result<SocketAddr, String>>();
         let stdout_tx = tx.clone();
@@ -273,9 +276,14 @@ impl Server {
         }
     }
 
-    /// The server's process id (to read its memory from /proc).
+    /// The id of the process that serves (to read its memory from /proc): on Spin, the HTTP
+    /// trigger that `spin up` runs.
     pub fn pid(&self) -> u32 {
-        self.child.lock().unwrap_or_else(|p| p.into_inner()).id()
+        let pid = self.child.lock().unwrap_or_else(|p| p.into_inner()).id();
+        match self.component_logs {
+            Some(_) => spin::trigger_pid(pid).unwrap_or(pid),
+            None => pid,
+        }
     }
 
     /// Whether the process is still running.

@@ -148,6 +148,13 @@ fn host_and_port(url: &str) -> String {
     authority.rsplit_once('@').map_or(authority, |(_, h)| h).to_string()
 }
 
+/// The process that serves: `spin up` runs the HTTP trigger as a child process of its own
+/// (`spin trigger http`), whose memory is the server's. `None` until it has started.
+pub fn trigger_pid(spin_up: u32) -> Option<u32> {
+    let children = std::fs::read_to_string(format!("/proc/{spin_up}/task/{spin_up}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
+}
+
 /// The address in Spin's `Serving http://127.0.0.1:PORT` line.
 pub fn serving_addr(line: &str) -> Option<Result<std::net::SocketAddr, String>> {
     let rest = line.trim().strip_prefix("Serving http://")?;

@@ -15,7 +15,8 @@ use std::thread;
 type Reply = Sender<io::Result<Child>>;
 
 static REQUESTS: OnceLock<Mutex<Sender<(Command, Reply)>>> = OnceLock::new();
-static LONG_LIVED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+/// What [`kill_all`] ends: a process, or (negative) a process group.
+static LONG_LIVED: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
 /// Spawns `cmd` from the supervisor thread with the parent-death signal set.
 pub fn spawn(cmd: Command) -> io::Result<Child> {
@@ -54,7 +55,20 @@ pub fn spawn_long_lived(cmd: Command) -> io::Result<Child> {
     LONG_LIVED
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .push(child.id());
+        .push(child.id() as i32);
+    Ok(child)
+}
+
+/// Like [`spawn_long_lived`] for a program that starts children of its own (`spin up` runs
+/// `spin trigger http`, which outlives it): the child leads a process group of its own, and
+/// [`kill_all`] ends the whole group.
+pub fn spawn_long_lived_group(mut cmd: Command) -> io::Result<Child> {
+    cmd.process_group(0);
+    let child = spawn(cmd)?;
+    LONG_LIVED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(-(child.id() as i32));
     Ok(child)
 }
 
@@ -82,7 +96,8 @@ fn spawn_here(cmd: &mut Command) -> io::Result<Child> {
     cmd.spawn()
 }
 
-/// SIGKILLs the long-lived children (the servers and stores started by this process).
+/// SIGKILLs the long-lived children (the servers and stores started by this process) and the
+/// process groups of those that lead one.
 pub fn kill_all() {
     let pids = std::mem::take(&mut *LONG_LIVED.lock().unwrap_or_else(|p| p.into_inner()));
     for pid in pids {

@@ -51,7 +51,24 @@ fn remove_stale() {
             continue;
         };
         if pid as u32 != std::process::id() && !process_exists(pid) {
+            kill_processes_using(&entry.path());
             let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// SIGKILLs what a dead run left running in its directory: a server whose own children outlived
+/// it (Spin's `spin trigger http`, when the run was killed before it could end their group).
+fn kill_processes_using(root: &Path) {
+    let needle = format!("{}/", root.display()).into_bytes();
+    let Ok(procs) = fs::read_dir("/proc") else { return };
+    for entry in procs.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else { continue };
+        if cmdline.windows(needle.len()).any(|w| w == needle.as_slice()) {
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
         }
     }
 }
