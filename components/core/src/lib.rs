@@ -15,11 +15,13 @@ pub mod request;
 pub mod resource;
 pub mod response;
 pub mod router;
+pub mod settings;
 pub mod store;
 
 pub use http;
 pub use problem::{problem_response, InternalError, UnavailableCause};
 pub use router::Route;
+pub use settings::{Config, Settings, DEFAULT_BODY_LIMIT};
 
 use http::{header, HeaderValue, Method, StatusCode};
 
@@ -32,57 +34,19 @@ use store::{KvStore, SqlStore};
 pub type Request = http::Request<Vec<u8>>;
 pub type Response = http::Response<Vec<u8>>;
 
-/// 1 MiB, the contract's default body limit.
-pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
-
-/// Settings every engine reads from its configuration (env vars, flags or Spin variables).
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Bearer tokens accepted for writes (and reads with `auth_reads`); empty: no auth.
-    pub api_tokens: Vec<String>,
-    /// Whether reads need a token too.
-    pub auth_reads: bool,
-    /// Largest accepted request body, in bytes.
-    pub body_limit: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config { api_tokens: Vec::new(), auth_reads: false, body_limit: DEFAULT_BODY_LIMIT }
-    }
-}
-
-impl Config {
-    /// Reads the settings as every engine spells them: a comma-separated token list,
-    /// `true`/`false`, and a byte count. Empty strings mean the defaults.
-    pub fn from_settings(api_tokens: &str, auth_reads: &str, body_limit: &str) -> Result<Config, String> {
-        let api_tokens = api_tokens.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
-        let auth_reads = match auth_reads.trim().to_ascii_lowercase().as_str() {
-            "" | "false" | "0" | "no" => false,
-            "true" | "1" | "yes" => true,
-            other => return Err(format!("auth_reads must be true or false, not `{other}`")),
-        };
-        let body_limit = match body_limit.trim() {
-            "" => DEFAULT_BODY_LIMIT,
-            n => n.parse().map_err(|_| format!("body_limit must be a number of bytes, not `{n}`"))?,
-        };
-        Ok(Config { api_tokens, auth_reads, body_limit })
-    }
-}
-
 /// The route template a response answered, for metrics and logs (`"unmatched"` for a `404`
 /// of an unknown path).
 #[derive(Debug, Clone, Copy)]
 pub struct RouteTemplate(pub &'static str);
 
 /// Serves one request. Never panics on any input; every error is a problem document.
-pub async fn handle<S: SqlStore, K: KvStore>(req: Request, sql: &S, kv: &K, config: &Config) -> Response {
+pub async fn handle<S: SqlStore, K: KvStore, C: Settings>(req: Request, sql: &S, kv: &K, settings: &C) -> Response {
     let request_id = request::client_request_id(req.headers()).unwrap_or_else(request::new_request_id);
     let route = router::route(req.uri().path());
     let is_head = req.method() == Method::HEAD;
     let mut resp = match &route {
         None => ApiError::NotFound(format!("There is no route {}.", req.uri().path())).into_response(),
-        Some(route) => dispatch(route, &req, sql, kv, config).await.unwrap_or_else(ApiError::into_response),
+        Some(route) => dispatch(route, &req, sql, kv, settings).await.unwrap_or_else(ApiError::into_response),
     };
     // Every answer states its length, so that every engine frames it alike (Spin would send an
     // answer without one chunked); a HEAD answer states the length its GET would have.
@@ -98,19 +62,25 @@ pub async fn handle<S: SqlStore, K: KvStore>(req: Request, sql: &S, kv: &K, conf
     resp
 }
 
-async fn dispatch<S: SqlStore, K: KvStore>(route: &Route, req: &Request, sql: &S, kv: &K, config: &Config) -> ApiResult<Response> {
+async fn dispatch<S: SqlStore, K: KvStore, C: Settings>(route: &Route, req: &Request, sql: &S, kv: &K, settings: &C) -> ApiResult<Response> {
     let method = req.method();
     if !route.methods.contains(method) {
         return Err(ApiError::MethodNotAllowed(route.methods));
     }
-    let is_read = method == Method::GET || method == Method::HEAD;
-    let needs_token = !config.api_tokens.is_empty() && !route.target.is_public() && (!is_read || config.auth_reads);
-    if needs_token && !auth::has_valid_token(req, &config.api_tokens) {
-        return Err(ApiError::Unauthorized);
+    // Settings are read only as far as this request needs them (each may cost a host call).
+    if !route.target.is_public() {
+        let tokens = settings.api_tokens().map_err(ApiError::Misconfigured)?;
+        let is_read = method == Method::GET || method == Method::HEAD;
+        if !tokens.is_empty() && (!is_read || settings.auth_reads().map_err(ApiError::Misconfigured)?) && !auth::has_valid_token(req, tokens) {
+            return Err(ApiError::Unauthorized);
+        }
     }
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if req.body().len() > config.body_limit || declared.is_some_and(|n| n > config.body_limit as u64) {
-        return Err(ApiError::ContentTooLarge(config.body_limit));
+    if !req.body().is_empty() || declared.is_some_and(|n| n > 0) {
+        let limit = settings.body_limit().map_err(ApiError::Misconfigured)?;
+        if req.body().len() > limit || declared.is_some_and(|n| n > limit as u64) {
+            return Err(ApiError::ContentTooLarge(limit));
+        }
     }
     match (&route.target, method.clone()) {
         (Target::Collection(r), Method::POST) => handlers::create(sql, r, req).await,

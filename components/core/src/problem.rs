@@ -50,6 +50,8 @@ pub enum ApiError {
     Unavailable { extra: Json, cause: Option<String> },
     /// The message goes to the engine's log (via [`InternalError`]), never to the client.
     Internal(String),
+    /// A setting cannot be read or does not parse: `500`, with the message for the log.
+    Misconfigured(String),
 }
 
 /// Attached to a `500` response so that the engine can log what the client is not told.
@@ -92,7 +94,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -140,6 +142,10 @@ impl ApiError {
             ApiError::Internal(m) => {
                 internal = Some(InternalError(m));
                 "The server could not complete the request.".into()
+            }
+            ApiError::Misconfigured(m) => {
+                internal = Some(InternalError(format!("configuration error: {m}")));
+                "The server is not configured correctly.".into()
             }
         };
         body.insert("detail".into(), json!(detail));

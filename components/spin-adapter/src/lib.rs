@@ -6,9 +6,11 @@
 //! spin-sdk (`sqlite` or `pg4`, and `key_value`), and writes the core's response back. Routing,
 //! authentication, validation, SQL text and error documents all live in `spincrud-core`.
 //!
-//! What is read from Spin, per request (Spin variables are cheap host calls):
-//! - `api_tokens`, `auth_reads`, `body_limit` → [`spincrud_core::Config`];
-//! - `database_url`: empty → the SQLite database `default`; `postgres://…` → PostgreSQL;
+//! What is read from Spin, per request and only when the request needs it (each costs a host
+//! call):
+//! - the component's variables `api_tokens`, `auth_reads`, `body_limit` (the core's
+//!   [`spincrud_core::Settings`]), and `database_url`: empty → the SQLite database `default`,
+//!   `postgres://…` → PostgreSQL;
 //! - the key-value store `default`.
 //!
 //! Stores are opened lazily, on first use: a component only needs the grants (`sqlite_databases`,
@@ -32,24 +34,15 @@ pub use wasi_http::handle_incoming;
 /// The request's URI may be absolute (`http://host/cats?x=1`) or in origin form (`/cats?x=1`):
 /// the core always gets the origin form, as every other engine gives it.
 pub async fn serve(req: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
-    match settings::config() {
-        Ok(config) => serve_with(req, &config).await,
-        Err(message) => {
-            eprintln!("spincrud: configuration error: {message}");
-            fallback::misconfigured()
-        }
-    }
+    serve_with(req, &settings::SpinSettings::default()).await
 }
 
-/// [`serve`] with an already-read configuration.
-pub(crate) async fn serve_with(
-    req: http::Request<Vec<u8>>,
-    config: &spincrud_core::Config,
-) -> http::Response<Vec<u8>> {
+/// [`serve`] with the request's settings (some of which may have been read already).
+pub(crate) async fn serve_with(req: http::Request<Vec<u8>>, settings: &settings::SpinSettings) -> http::Response<Vec<u8>> {
     let req = origin_form(req);
     let sql = SpinSql::from_variables();
     let kv = SpinKv::new();
-    let resp = spincrud_core::handle(req, &sql, &kv, config).await;
+    let resp = spincrud_core::handle(req, &sql, &kv, settings).await;
     // The client's 500 or 503 carries no internals; the cause (for a 503, the store's own
     // error text: a refused connection, a failed TLS handshake) goes to the component's stderr,
     // which Spin (and host-runner's wasm engine, in its log) keeps.

@@ -37,7 +37,8 @@ pub struct Held([u8; 8]);
 
 /// A holder's value: a random non-zero id and the end of its term.
 fn holder_value(now_ms: i64) -> [u8; 8] {
-    let id = (uuid::Uuid::new_v4().as_u128() as u32).max(1);
+    let random = clock::random_bytes();
+    let id = u32::from_le_bytes([random[0], random[1], random[2], random[3]]).max(1);
     let until = u32::try_from(now_ms / 1000 + TERM_SECONDS).unwrap_or(u32::MAX);
     let mut value = [0; 8];
     value[..4].copy_from_slice(&id.to_le_bytes());
