@@ -4,6 +4,7 @@
 #   scripts/build-components.sh              # all seven components
 #   scripts/build-components.sh cats ops     # only these (what each `spin build` step runs)
 #   scripts/build-components.sh --core-only  # only check that spincrud-core builds for wasm32
+#   scripts/build-components.sh --floors     # the benchmark's floor components (bench/floor)
 #
 # Artifacts: target/wasm32-wasip1/release/spincrud_<component>.wasm (the `source`s of spin.toml),
 # and for `docs` the static site it serves, target/docs-ui (scripts/build-docs-ui.sh; npm).
@@ -19,6 +20,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ALL_COMPONENTS=(cats passengers configs data users ops docs)
+# The benchmark's floors (bench/floor/spin.toml), built the same way but only when asked.
+FLOOR_COMPONENTS=(floor-ok floor-padded floor-store)
 TARGET=wasm32-wasip1
 MAX_BYTES=$((1024 * 1024))
 APT_PACKAGES=(rustc-web cargo-web rust-web-src wasi-libc lld)
@@ -28,6 +31,7 @@ components=()
 for arg in "$@"; do
     case "$arg" in
         --core-only) core_only=true ;;
+        --floors) components+=("${FLOOR_COMPONENTS[@]}") ;;
         -h | --help) sed -n '2,16p' scripts/build-components.sh; exit 0 ;;
         -*) echo "build-components: unknown option '$arg'" >&2; exit 2 ;;
         *) components+=("$arg") ;;
@@ -44,8 +48,8 @@ if $core_only; then
 fi
 # (`${a[@]+"${a[@]}"}`: an empty array under `set -u` in bash < 4.4, e.g. macOS's bash 3.2.)
 for c in ${components[@]+"${components[@]}"}; do
-    if [[ ! " ${ALL_COMPONENTS[*]} " == *" $c "* ]]; then
-        echo "build-components: unknown component '$c' (known: ${ALL_COMPONENTS[*]})" >&2
+    if [[ ! " ${ALL_COMPONENTS[*]} ${FLOOR_COMPONENTS[*]} " == *" $c "* ]]; then
+        echo "build-components: unknown component '$c' (known: ${ALL_COMPONENTS[*]} ${FLOOR_COMPONENTS[*]})" >&2
         exit 2
     fi
     packages+=(-p "spincrud-$c")
@@ -101,19 +105,39 @@ EOF
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >&2
 }
 
+# Cargo unifies a package's features over everything one command builds: the `data` component,
+# whose core carries the bundled dataset (feature bundled-dataset), is built on its own, so that
+# the others do not carry it too.
+batches=()
+rest=()
+for p in ${packages[@]+"${packages[@]}"}; do
+    case "$p" in
+        -p) ;;
+        spincrud-data) batches+=("-p spincrud-data") ;;
+        *) rest+=("-p $p") ;;
+    esac
+done
+[ ${#rest[@]} -gt 0 ] && batches+=("${rest[*]}")
+
+build() {
+    if have_rustup_target; then
+        cargo build --release --target "$TARGET" "${profile[@]}" "$@"
+    else
+        # RUSTC_BOOTSTRAP=1 lets Debian's stable cargo/rustc use -Zbuild-std.
+        RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo build --release --target "$TARGET" \
+            -Zbuild-std=std,panic_abort \
+            --config "target.$TARGET.linker=\"wasm-ld\"" \
+            --config "target.$TARGET.rustflags=[\"-Clink-self-contained=no\",\"-L/usr/lib/wasm32-wasi\"]" \
+            "${profile[@]}" "$@"
+    fi
+}
+
 start=$(date +%s)
 if have_rustup_target; then
     echo "build-components: rustup's $TARGET target" >&2
-    cargo build --release --target "$TARGET" "${profile[@]}" "${packages[@]}"
 elif command -v dpkg-query >/dev/null 2>&1; then
     echo "build-components: no rustup $TARGET target; Debian's toolchain with -Zbuild-std" >&2
     install_fallback_toolchain
-    # RUSTC_BOOTSTRAP=1 lets Debian's stable cargo/rustc use -Zbuild-std.
-    RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo build --release --target "$TARGET" \
-        -Zbuild-std=std,panic_abort \
-        --config "target.$TARGET.linker=\"wasm-ld\"" \
-        --config "target.$TARGET.rustflags=[\"-Clink-self-contained=no\",\"-L/usr/lib/wasm32-wasi\"]" \
-        "${profile[@]}" "${packages[@]}"
 else
     cat >&2 <<EOF
 build-components: the $TARGET target is not installed. Install it with:
@@ -121,6 +145,10 @@ build-components: the $TARGET target is not installed. Install it with:
 EOF
     exit 1
 fi
+for batch in ${batches[@]+"${batches[@]}"}; do
+    # shellcheck disable=SC2086 # a batch is a list of -p arguments, split on purpose
+    build $batch
+done
 end=$(date +%s)
 
 if $core_only; then
@@ -137,7 +165,7 @@ target_dir=${CARGO_TARGET_DIR:-target}
 status=0
 echo "build-components: built in $((end - start)) s" >&2
 for c in "${components[@]}"; do
-    wasm="$target_dir/$TARGET/release/spincrud_$c.wasm"
+    wasm="$target_dir/$TARGET/release/spincrud_${c//-/_}.wasm"
     if [ ! -f "$wasm" ]; then
         echo "build-components: missing $wasm" >&2
         status=1

@@ -40,8 +40,12 @@ mod lease;
 /// The record's fields, in the order they are stored and answered.
 pub const FIELDS: [&str; 7] = ["id", "name", "recclass", "mass (g)", "reclat", "reclong", "GeoLocation"];
 
-/// The dataset `POST /data` loads when it has no body.
-pub const BUNDLED: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/Meteorite_Landings.json"));
+/// The dataset `POST /data` loads when it has no body: in the builds that serve it (host-runner,
+/// the `data` component), not in every component (it would weigh on every instance).
+#[cfg(feature = "bundled-dataset")]
+pub const BUNDLED: Option<&str> = Some(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/Meteorite_Landings.json")));
+#[cfg(not(feature = "bundled-dataset"))]
+pub const BUNDLED: Option<&str> = None;
 
 /// Every key of the collection starts with this.
 pub const PREFIX: &str = "data:";
@@ -211,7 +215,8 @@ impl Chunks {
 /// `POST /data`: loads the body's records, or the bundled dataset when there is no body.
 pub async fn load<K: KvStore>(kv: &K, req: &Request) -> ApiResult<Response> {
     let body = if req.body().is_empty() {
-        serde_json::from_str(BUNDLED).map_err(|e| ApiError::Internal(format!("bundled dataset: {e}")))?
+        let bundled = BUNDLED.ok_or_else(|| ApiError::Internal("this build carries no bundled dataset (feature bundled-dataset)".into()))?;
+        serde_json::from_str(bundled).map_err(|e| ApiError::Internal(format!("bundled dataset: {e}")))?
     } else {
         content_type(req, &[BodyType::Json])?;
         json_body(req.body())?
