@@ -128,6 +128,15 @@ pub trait KvStore {
     async fn pause(&self, millis: u64);
 }
 
+/// Whether a statement may write: anything but a plain `SELECT` (and `EXPLAIN`, `VALUES`).
+/// `PRAGMA x = y` and `WITH … INSERT` count as writes; wrongly counting a read only makes it
+/// wait as a writer would (host-runner's queue of SQLite writers, the Spin adapter's waits for
+/// SQLite's lock).
+pub fn may_write(sql: &str) -> bool {
+    let first = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
+    !["SELECT", "EXPLAIN", "VALUES"].iter().any(|read| first.eq_ignore_ascii_case(read))
+}
+
 /// A [`KvStore`] in memory, for tests and tools.
 #[derive(Debug, Default)]
 pub struct MemoryKv(std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>);
@@ -179,5 +188,22 @@ impl KvStore for MemoryKv {
 
     async fn pause(&self, millis: u64) {
         std::thread::sleep(std::time::Duration::from_millis(millis));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_writes() {
+        assert!(!may_write("SELECT 1"));
+        assert!(!may_write("  select id FROM cats"));
+        assert!(!may_write("SELECT(1)"));
+        assert!(may_write("INSERT INTO cats VALUES (1)"));
+        assert!(may_write("UPDATE cats SET x = 1 RETURNING version"));
+        assert!(may_write("WITH x AS (SELECT 1) DELETE FROM cats"));
+        assert!(may_write("PRAGMA user_version = 3"));
+        assert!(may_write(""));
     }
 }

@@ -98,6 +98,11 @@ impl Postgres {
     pub async fn transaction(&self, statements: &[Statement]) -> Result<Vec<u64>, StoreError> {
         db::run(db::transaction("postgresql", statements.len()), async {
             let mut conn = self.acquire().await?;
+            // One statement is atomic on its own: no BEGIN and COMMIT round trips around it.
+            if let [s] = statements {
+                let statement = bind(sqlx::query(&s.sql), &s.params).execute(&mut *conn).instrument(db::sql("postgresql", &s.sql));
+                return Ok(vec![statement.await.map_err(|e| self.failed(e))?.rows_affected()]);
+            }
             // An error (or a request dropped mid-way) drops `tx`, which rolls back.
             let mut tx = conn.begin().await.map_err(|e| self.failed(e))?;
             let mut counts = Vec::with_capacity(statements.len());

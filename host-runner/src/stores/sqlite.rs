@@ -96,6 +96,11 @@ impl Sqlite {
     pub async fn transaction(&self, statements: &[Statement]) -> Result<Vec<u64>, StoreError> {
         db::run(db::transaction("sqlite", statements.len()), async {
             let _turn = self.db.gate.enter().await?;
+            // One statement is atomic on its own: no BEGIN and COMMIT around it.
+            if let [s] = statements {
+                let done = bind(sqlx::query(&s.sql), &s.params).execute(&self.db.pool).instrument(db::sql("sqlite", &s.sql)).await.map_err(sqlx_error)?;
+                return Ok(vec![done.rows_affected()]);
+            }
             let mut tx = self.db.pool.begin().await.map_err(sqlx_error)?;
             let mut counts = Vec::with_capacity(statements.len());
             for s in statements {

@@ -38,29 +38,11 @@ impl WriteGate {
     }
 }
 
-/// Whether a statement may write: anything but a plain `SELECT` (and `EXPLAIN`, `VALUES`).
-/// `PRAGMA x = y` and `WITH … INSERT` count as writes; wrongly counting a read only costs it a
-/// turn in the queue.
-pub fn may_write(sql: &str) -> bool {
-    let first = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
-    !["SELECT", "EXPLAIN", "VALUES"].iter().any(|read| first.eq_ignore_ascii_case(read))
-}
+pub use spincrud_core::store::may_write;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_and_writes() {
-        assert!(!may_write("SELECT 1"));
-        assert!(!may_write("  select id FROM cats"));
-        assert!(!may_write("SELECT(1)"));
-        assert!(may_write("INSERT INTO cats VALUES (1)"));
-        assert!(may_write("UPDATE cats SET x = 1 RETURNING version"));
-        assert!(may_write("WITH x AS (SELECT 1) DELETE FROM cats"));
-        assert!(may_write("PRAGMA user_version = 3"));
-        assert!(may_write(""));
-    }
 
     #[tokio::test]
     async fn writers_take_turns_in_order() {

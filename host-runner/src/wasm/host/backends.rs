@@ -80,15 +80,6 @@ struct SqliteSlot {
 pub struct SqliteHandle {
     /// The pool and the writers' queue, shared with the native engine for the same file.
     pub db: SqliteDb,
-    /// The busy timeout (ms) every connection of the pool is opened with.
-    pub busy_timeout_ms: i64,
-}
-
-impl SqliteHandle {
-    async fn new(db: SqliteDb) -> Result<SqliteHandle, String> {
-        let busy_timeout_ms = sqlx::query_scalar::<_, i64>("PRAGMA busy_timeout").fetch_one(&db.pool).await.map_err(|e| e.to_string())?;
-        Ok(SqliteHandle { db, busy_timeout_ms })
-    }
 }
 
 /// Where the stores are, as configured for the whole process.
@@ -116,7 +107,7 @@ impl Backends {
         if let Sql::Sqlite(native) = &s.stores.sql {
             if default.path == default_path {
                 // Already opened and migrated by the native store.
-                let _ = default.handle.set(SqliteHandle::new(native.db.clone()).await.map_err(anyhow::Error::msg)?);
+                let _ = default.handle.set(SqliteHandle { db: native.db.clone() });
             }
         }
 
@@ -168,7 +159,7 @@ impl Backends {
                     if slot.migrate {
                         sqlite.migrate().await.map_err(|e| format!("cannot migrate {}: {e:#}", slot.path.display()))?;
                     }
-                    SqliteHandle::new(sqlite.db).await
+                    Ok(SqliteHandle { db: sqlite.db })
                 })
                 .await,
         )

@@ -29,12 +29,14 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "spincrud:host-runner/spin-imports",
     imports: {
-        // A lookup in the grants, never blocking: a plain (cheaper) host call.
+        // Lookups, never blocking: plain (cheaper) host calls.
         "fermyon:spin/variables.get": trappable,
+        "spin:sqlite/sqlite.[method]connection.last-insert-rowid": trappable,
+        "spin:sqlite/sqlite.[method]connection.changes": trappable,
         default: async | trappable,
     },
     with: {
-        "fermyon:spin/sqlite.connection": sqlite::Connection,
+        "spin:sqlite/sqlite.connection": sqlite::Connection,
         "fermyon:spin/key-value.store": key_value::Store,
         "spin:postgres/postgres.connection": postgres::Connection,
         "wasi:keyvalue/store.bucket": wasi_keyvalue::Bucket,

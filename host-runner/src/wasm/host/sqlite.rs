@@ -1,8 +1,8 @@
-//! `fermyon:spin/sqlite@2.0.0` over the native engine's sqlx SQLite pools.
+//! `spin:sqlite/sqlite@3.0.0` over the native engine's sqlx SQLite pools.
 //!
 //! A guest `connection` owns one pooled connection for its whole life: the components run
-//! `BEGIN IMMEDIATE` … `COMMIT` and `SELECT changes()` as separate `execute` calls, which must
-//! all reach the same SQLite connection. When the guest drops the resource or the instance ends
+//! `BEGIN IMMEDIATE` … `COMMIT` as separate `execute` calls, and read `changes()` after them,
+//! which must all reach the same SQLite connection. When the guest drops the resource or the instance ends
 //! (a response sent, a trap, a deadline, a client that hung up mid-request), the connection goes
 //! back to the pool only if it is known to be clean: a connection left inside a transaction, with
 //! a statement still running (the request was dropped mid-call), after a statement whose effect
@@ -14,17 +14,19 @@
 //! connection takes its turn at `BEGIN IMMEDIATE` (or at its first write) and gives it back when
 //! its transaction ends, or after the statement when it writes outside one.
 //!
-//! One fast path: `PRAGMA busy_timeout = N` (the components set it on every open, as Spin's
-//! connections have none) is answered without a round trip to the connection's worker thread
-//! when N is the timeout the pooled connections already have; the answer is SQLite's own.
+//! One fast path: `PRAGMA busy_timeout = N` (the components shorten it before they write, to
+//! wait for Spin's lock in short steps of their own) is answered as SQLite answers it, without
+//! changing the pooled connection: here the writers' queue already waits in order, so the
+//! components never see a busy database, whatever its timeout.
 
+use futures_util::TryStreamExt;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Column, Executor, Row, Statement, TypeInfo, ValueRef};
+use sqlx::{Column, Either, Executor, Row, Statement, TypeInfo, ValueRef};
 use tracing::instrument;
 use wasmtime::component::Resource;
 
-use super::fermyon::spin::sqlite::{Error, Host, HostConnection, QueryResult, RowResult, Value};
+use super::spin::sqlite::sqlite::{Error, Host, HostConnection, QueryResult, RowResult, Value};
 use super::State;
 use crate::stores::{may_write, SqliteDb, WriteTurn};
 use crate::telemetry::db;
@@ -37,11 +39,12 @@ pub struct Connection {
     tx: TxTracker,
     /// This connection's turn to write, while it writes.
     turn: Option<WriteTurn>,
-    /// The connection's busy timeout when it left the pool.
-    busy_timeout_ms: i64,
     /// The connection may not be clean (settings changed, untracked statements, a statement cut
     /// off mid-way): close rather than pool it.
     unclean: bool,
+    /// SQLite's `changes()` and `last_insert_rowid()` after this connection's last write.
+    changes: u64,
+    last_insert_rowid: i64,
 }
 
 impl Drop for Connection {
@@ -128,16 +131,16 @@ impl HostConnection for State {
         if !self.grants.sqlite_databases.contains(&database) {
             return Ok(Err(Error::AccessDenied));
         }
-        let (db, busy_timeout_ms) = match self.backends.sqlite(&database).await {
+        let db = match self.backends.sqlite(&database).await {
             None => return Ok(Err(Error::NoSuchDatabase)),
             Some(Err(message)) => return Ok(Err(Error::Io(message))),
-            Some(Ok(handle)) => (handle.db.clone(), handle.busy_timeout_ms),
+            Some(Ok(handle)) => handle.db.clone(),
         };
         let conn = match db.pool.acquire().await {
             Ok(conn) => conn,
             Err(e) => return Ok(Err(Error::Io(message(e)))),
         };
-        let connection = Connection { database, db, conn: Some(conn), tx: TxTracker::default(), turn: None, busy_timeout_ms, unclean: false };
+        let connection = Connection { database, db, conn: Some(conn), tx: TxTracker::default(), turn: None, unclean: false, changes: 0, last_insert_rowid: 0 };
         Ok(Ok(self.table.push(connection)?))
     }
 
@@ -149,9 +152,7 @@ impl HostConnection for State {
         }
         if parameters.is_empty() {
             if let Some(ms) = busy_timeout_pragma(&statement) {
-                if ms == connection.busy_timeout_ms {
-                    return Ok(Ok(QueryResult { columns: vec!["timeout".to_owned()], rows: vec![RowResult { values: vec![Value::Integer(ms)] }] }));
-                }
+                return Ok(Ok(QueryResult { columns: vec!["timeout".to_owned()], rows: vec![RowResult { values: vec![Value::Integer(ms)] }] }));
             }
         }
         if changes_connection(&statement) || is_compound(&statement) {
@@ -180,18 +181,37 @@ impl HostConnection for State {
         // Should this call be dropped mid-way (its request ended), the flag stays set and the
         // connection is closed rather than pooled: the statement may have run.
         let clean = std::mem::replace(&mut connection.unclean, true);
-        let result = query.fetch_all(&mut **conn).await;
+        let mut summaries = Vec::new();
+        let mut rows = Vec::new();
+        let outcome = {
+            // Rows, and the summaries that carry rows_affected and last_insert_rowid.
+            let mut stream = (&mut **conn).fetch_many(query);
+            loop {
+                match stream.try_next().await {
+                    Ok(Some(Either::Left(summary))) => summaries.push(summary),
+                    Ok(Some(Either::Right(row))) => rows.push(row),
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            }
+        };
         connection.unclean = clean;
-        if result.is_ok() {
+        if outcome.is_ok() {
             connection.tx.record(&statement);
+            // SQLite's changes() and last_insert_rowid(): what the last write left.
+            if let (true, Some(summary)) = (may_write(&statement), summaries.last()) {
+                connection.changes = summary.rows_affected();
+                if summary.last_insert_rowid() != 0 {
+                    connection.last_insert_rowid = summary.last_insert_rowid();
+                }
+            }
         }
         if !connection.tx.open {
             connection.turn = None;
         }
-        let rows = match result {
-            Ok(rows) => rows,
-            Err(e) => return Ok(Err(Error::Io(message(e)))),
-        };
+        if let Err(e) = outcome {
+            return Ok(Err(Error::Io(message(e))));
+        }
         let columns = match rows.first() {
             Some(row) => row.columns().iter().map(|c| c.name().to_owned()).collect(),
             // No row to read the names from: the prepared statement has them.
@@ -212,6 +232,14 @@ impl HostConnection for State {
             Err(e) => return Ok(Err(Error::Io(e))),
         };
         Ok(Ok(QueryResult { columns, rows }))
+    }
+
+    fn last_insert_rowid(&mut self, connection: Resource<Connection>) -> wasmtime::Result<i64> {
+        Ok(self.table.get(&connection)?.last_insert_rowid)
+    }
+
+    fn changes(&mut self, connection: Resource<Connection>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&connection)?.changes)
     }
 
     async fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {
