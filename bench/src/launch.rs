@@ -102,6 +102,7 @@ fn spin_command(data_dir: &Path, port: u16, env: &[(&str, String)]) -> Command {
             "DATABASE_URL" => o.database_url = Some(value.clone()),
             "REDIS_URL" => o.redis_url = Some(value.clone()),
             "BODY_LIMIT" => o.body_limit = Some(value.parse().unwrap_or_else(|_| die("BODY_LIMIT must be a number"))),
+            "SPIN_MANIFEST" => o.spin_manifest = Some(value.into()),
             _ => o.env.push((name.to_string(), value.clone())),
         }
     }

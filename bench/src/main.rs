@@ -38,6 +38,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 mod at_size;
+mod floors;
 mod launch;
 mod tracing_cost;
 
@@ -63,6 +64,11 @@ OPTIONS:
                      rows), or `none`
   --no-tracing-cost  skip the comparison of OpenTelemetry off, exporting, and exporting to a
                      dead collector (GET /cats/{id}, each engine; skipped with --only too)
+  --no-floors        skip spincrud beside its floors (bench/floor: the least a component can
+                     do; Spin and the wasm engine, embedded SQLite and PostgreSQL; skipped with
+                     --only too)
+  --floor-concurrency N
+                     connections for the floors' comparison (default 32)
   --rows N           rows of the large list (overrides the size's)
   --stores LIST      store sets at size (default embedded,postgres)
   --no-build         use target/release/host-runner as it is
@@ -81,6 +87,8 @@ struct Options {
     binary: Option<PathBuf>,
     at_size: Option<at_size::Sizes>,
     tracing_cost: bool,
+    floors: bool,
+    floor_concurrency: usize,
 }
 
 fn parse_options() -> Options {
@@ -99,6 +107,8 @@ fn parse_options() -> Options {
         binary: None,
         at_size: Some(at_size::Sizes::ci()),
         tracing_cost: true,
+        floors: true,
+        floor_concurrency: 32,
     };
     let (mut rows, mut stores, mut at_size_given) = (None, None, false);
     let mut args = std::env::args().skip(1);
@@ -112,6 +122,8 @@ fn parse_options() -> Options {
             "--rounds" => o.rounds = value("--rounds").parse().unwrap_or_else(|_| die("bad --rounds")),
             "--no-build" => o.build = false,
             "--no-tracing-cost" => o.tracing_cost = false,
+            "--no-floors" => o.floors = false,
+            "--floor-concurrency" => o.floor_concurrency = value("--floor-concurrency").parse().unwrap_or_else(|_| die("bad --floor-concurrency")),
             "--only" => o.only = Some(value("--only")),
             "--at-size" => {
                 at_size_given = true;
@@ -140,7 +152,9 @@ fn parse_options() -> Options {
     }
     if o.only.is_some() {
         o.tracing_cost = false;
+        o.floors = false;
     }
+    o.floors &= o.engines.iter().any(|e| e != "native");
     if let Some(sizes) = &mut o.at_size {
         if let Some(rows) = rows {
             sizes.rows = rows.max(1_000);
@@ -179,10 +193,14 @@ fn build(o: &Options) {
             die("building host-runner failed");
         }
     }
-    let missing = COMPONENTS.iter().any(|c| !root.join(format!("target/wasm32-wasip1/release/spincrud_{c}.wasm")).is_file());
-    if missing && o.engines.iter().any(|e| e == "wasm" || e == "spin") {
-        eprintln!("spincrud-bench: building the components (scripts/build-components.sh)");
-        let status = Command::new("bash").arg("scripts/build-components.sh").current_dir(&root).status().expect("cannot run bash");
+    if o.engines.iter().any(|e| e == "wasm" || e == "spin") {
+        // A cargo no-op when they are up to date.
+        eprintln!("spincrud-bench: building the components and the floors (scripts/build-components.sh)");
+        let mut args = COMPONENTS.to_vec();
+        if o.floors {
+            args.push("--floors");
+        }
+        let status = Command::new("bash").arg("scripts/build-components.sh").args(&args).current_dir(&root).status().expect("cannot run bash");
         if !status.success() {
             die("building the components failed");
         }
@@ -215,10 +233,26 @@ impl Conn {
         }
     }
 
+    /// One request with a `text/plain` body.
+    async fn send_text(&mut self, method: &str, target: &str, text: &str) -> std::io::Result<(u16, Vec<u8>)> {
+        match self.send_once_typed(method, target, Some(("text/plain", text))).await {
+            Ok(r) => Ok(r),
+            Err(_) => {
+                *self = Conn::connect(self.addr).await?;
+                self.send_once_typed(method, target, Some(("text/plain", text))).await
+            }
+        }
+    }
+
     async fn send_once(&mut self, method: &str, target: &str, json: Option<&str>) -> std::io::Result<(u16, Vec<u8>)> {
+        self.send_once_typed(method, target, json.map(|body| ("application/json", body))).await
+    }
+
+    async fn send_once_typed(&mut self, method: &str, target: &str, body: Option<(&str, &str)>) -> std::io::Result<(u16, Vec<u8>)> {
+        let json = body.map(|(_, b)| b);
         let mut head = format!("{method} {target} HTTP/1.1\r\nhost: {}\r\n", self.addr);
-        if let Some(body) = json {
-            head.push_str(&format!("content-type: application/json\r\ncontent-length: {}\r\n", body.len()));
+        if let Some((kind, body)) = body {
+            head.push_str(&format!("content-type: {kind}\r\ncontent-length: {}\r\n", body.len()));
         }
         head.push_str("\r\n");
         let mut out = head.into_bytes();
@@ -263,6 +297,10 @@ enum Scenario {
     Healthz,
     /// `GET` of one target, expecting `200`.
     Fixed(&'static str),
+    /// `POST` of a text body to one target, expecting `201` (the floors' inserts).
+    PostText(&'static str),
+    /// `GET` of a target with `{id}` replaced by the run's ids in turn, expecting `200`.
+    GetEach(&'static str),
 }
 
 impl Scenario {
@@ -273,6 +311,8 @@ impl Scenario {
             Scenario::List20 => "list",
             Scenario::Healthz => "health",
             Scenario::Fixed(_) => "fixed",
+            Scenario::PostText(_) => "post",
+            Scenario::GetEach(_) => "get-each",
         }
     }
 
@@ -282,7 +322,7 @@ impl Scenario {
             Scenario::Create => "create an item   POST /cats",
             Scenario::List20 => "list 20 items    GET /cats?limit=20",
             Scenario::Healthz => "health           GET /healthz",
-            Scenario::Fixed(target) => target,
+            Scenario::Fixed(target) | Scenario::PostText(target) | Scenario::GetEach(target) => target,
         }
     }
 }
@@ -295,12 +335,30 @@ struct Stats {
     p50_us: f64,
     p99_us: f64,
     peak_rss_kib: u64,
+    /// CPU time the server's process spent in the measured time (user + system).
+    cpu_seconds: f64,
 }
 
 impl Stats {
     fn rps(&self) -> f64 {
         self.requests as f64 / self.seconds
     }
+
+    /// The server's CPU time per request, in µs (steadier than throughput on a shared machine).
+    fn cpu_us_per_request(&self) -> f64 {
+        self.cpu_seconds * 1e6 / self.requests.max(1) as f64
+    }
+}
+
+/// A process's CPU time so far (user + system), in seconds.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at `state`.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ: 100 on Linux.
+    Some(ticks / 100.0)
 }
 
 async fn run_scenario(addr: SocketAddr, pid: u32, scenario: Scenario, ids: Arc<Vec<String>>, concurrency: usize, warmup: Duration, measure: Duration) -> Stats {
@@ -331,6 +389,8 @@ async fn run_scenario(addr: SocketAddr, pid: u32, scenario: Scenario, ids: Arc<V
                     Scenario::List20 => (200, conn.send("GET", "/cats?limit=20", None).await),
                     Scenario::Healthz => (200, conn.send("GET", "/healthz", None).await),
                     Scenario::Fixed(target) => (200, conn.send("GET", target, None).await),
+                    Scenario::PostText(target) => (201, conn.send_text("POST", target, &format!("bench {w}-{n}")).await),
+                    Scenario::GetEach(target) => (200, conn.send("GET", &target.replace("{id}", &ids[(n as usize) % ids.len()]), None).await),
                 };
                 let latency = sent.elapsed();
                 if sent >= start_at {
@@ -344,15 +404,18 @@ async fn run_scenario(addr: SocketAddr, pid: u32, scenario: Scenario, ids: Arc<V
             (latencies, errors)
         }));
     }
-    // Peak RSS while the load runs.
+    // Peak RSS while the load runs, and the CPU time of the measured part.
     let sampler = {
         tokio::spawn(async move {
             let mut peak = 0;
+            tokio::time::sleep_until(start_at.into()).await;
+            let cpu_at_start = cpu_seconds(pid);
             while Instant::now() < end_at {
                 peak = peak.max(rss_kib(pid).unwrap_or(0));
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50).min(end_at.saturating_duration_since(Instant::now()))).await;
             }
-            peak
+            let cpu = cpu_seconds(pid).zip(cpu_at_start).map_or(0.0, |(end, start)| end - start);
+            (peak, cpu)
         })
     };
     let mut latencies = Vec::new();
@@ -362,10 +425,10 @@ async fn run_scenario(addr: SocketAddr, pid: u32, scenario: Scenario, ids: Arc<V
         latencies.extend(l);
         errors += e;
     }
-    let peak_rss_kib = sampler.await.unwrap_or(0);
+    let (peak_rss_kib, cpu_seconds) = sampler.await.unwrap_or((0, 0.0));
     latencies.sort_unstable();
     let pct = |p: f64| if latencies.is_empty() { f64::NAN } else { f64::from(latencies[((latencies.len() - 1) as f64 * p).round() as usize]) };
-    Stats { requests: latencies.len() as u64, errors, seconds: measure.as_secs_f64(), p50_us: pct(0.50), p99_us: pct(0.99), peak_rss_kib }
+    Stats { requests: latencies.len() as u64, errors, seconds: measure.as_secs_f64(), p50_us: pct(0.50), p99_us: pct(0.99), peak_rss_kib, cpu_seconds }
 }
 
 struct EngineResult {
@@ -544,14 +607,14 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn report(o: &Options, results: &BTreeMap<String, EngineResult>) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "\nspincrud-bench: embedded SQLite (spin-pg: Spin on PostgreSQL + Redis), concurrency {}, {} rounds of {} s per scenario and engine (engines alternating; median round shown), loopback, {} CPUs", o.concurrency, o.rounds, o.seconds, std::thread::available_parallelism().map_or(0, |n| n.get()));
-    let _ = writeln!(out, "\n{:<40} {:<7} {:>10} {:>11} {:>11} {:>8} {:>12}", "scenario", "engine", "req/s", "p50", "p99", "errors", "peak RSS");
+    let _ = writeln!(out, "\n{:<40} {:<7} {:>10} {:>11} {:>11} {:>9} {:>8} {:>12}", "scenario", "engine", "req/s", "p50", "p99", "CPU/req", "errors", "peak RSS");
     let mut engines: Vec<&String> = results.keys().collect();
     engines.sort_by_key(|e| ["native", "wasm", "spin", "spin-pg"].iter().position(|k| k == e));
     let rows = results.values().next().map_or(0, |r| r.scenarios.len());
     for i in 0..rows {
         for engine in &engines {
             let (scenario, s) = &results[*engine].scenarios[i];
-            let _ = writeln!(out, "{:<40} {:<7} {:>10.0} {:>11} {:>11} {:>8} {:>12}", scenario.name(), engine, s.rps(), ms(s.p50_us), ms(s.p99_us), s.errors, mib(s.peak_rss_kib));
+            let _ = writeln!(out, "{:<40} {:<7} {:>10.0} {:>11} {:>11} {:>7.0}µs {:>8} {:>12}", scenario.name(), engine, s.rps(), ms(s.p50_us), ms(s.p99_us), s.cpu_us_per_request(), s.errors, mib(s.peak_rss_kib));
         }
         if let (Some(n), Some(w)) = (results.get("native"), results.get("wasm")) {
             let _ = writeln!(out, "{:<40} {:<7} {:>10}", "", "ratio", format!("{:.0}%", 100.0 * w.scenarios[i].1.rps() / n.scenarios[i].1.rps()));
@@ -621,6 +684,9 @@ fn main() {
     report(&o, &results);
     if o.tracing_cost {
         failed += runtime.block_on(tracing_cost::run(&o, &scratch));
+    }
+    if o.floors {
+        failed += runtime.block_on(floors::run(&o, &scratch));
     }
     if let Some(sizes) = &o.at_size {
         failed += runtime.block_on(at_size::run(&o, sizes, &scratch));

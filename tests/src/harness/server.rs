@@ -56,6 +56,9 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// More environment variables (deadlines, limits) for this server only.
     pub env: Vec<(String, String)>,
+    /// Spin: another application than the workspace's spin.toml (the benchmark's floors); it
+    /// gets none of spincrud's migrations.
+    pub spin_manifest: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -69,6 +72,7 @@ impl Default for Options {
             database_url: None,
             redis_url: None,
             env: Vec::new(),
+            spin_manifest: None,
         }
     }
 }

@@ -53,9 +53,10 @@ pub fn state_dir(dir: &Path) -> PathBuf {
 pub fn command(o: &Options, dir: &Path, port: u16) -> Command {
     let spin = required_spin_binary();
     let mut cmd = Command::new(&spin);
+    let manifest = o.spin_manifest.clone().unwrap_or_else(|| workspace().join("spin.toml"));
     cmd.arg("up")
         .arg("--from")
-        .arg(workspace().join("spin.toml"))
+        .arg(&manifest)
         .arg("--state-dir")
         .arg(state_dir(dir))
         .arg("--listen")
@@ -80,7 +81,7 @@ pub fn command(o: &Options, dir: &Path, port: u16) -> Command {
     if let Some(limit) = o.body_limit {
         cmd.env("SPIN_VARIABLE_BODY_LIMIT", limit.to_string());
     }
-    let skip_migrations = o.env.iter().any(|(k, v)| k == "SKIP_MIGRATIONS" && v == "true");
+    let skip_migrations = o.spin_manifest.is_some() || o.env.iter().any(|(k, v)| k == "SKIP_MIGRATIONS" && v == "true");
     match &o.database_url {
         Some(url) => {
             if !skip_migrations {
@@ -88,6 +89,7 @@ pub fn command(o: &Options, dir: &Path, port: u16) -> Command {
             }
             cmd.env("SPIN_VARIABLE_DATABASE_URL", url).env("SPIN_VARIABLE_DATABASE_HOST", host_and_port(url));
         }
+        None if skip_migrations => {}
         None => {
             for file in sqlite_migrations() {
                 cmd.arg("--sqlite").arg(format!("@{}", file.display()));

@@ -1,0 +1,139 @@
+//! spincrud beside its floors: on each engine that runs components (the Spin CLI when there is
+//! one, and host-runner's wasm engine), spincrud's routes and the floor components' routes
+//! (`bench/floor`: the least a spin-sdk component can do for the same request) are measured in
+//! alternating rounds, on embedded SQLite and on PostgreSQL, so that each figure has its floor
+//! beside it. Besides req/s and latency, the server's CPU time per request: the steadiest figure
+//! on a machine that does other things too.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::launch::start_with;
+use super::{median_round, ms, run_scenario, seed_items, workspace, Options, Scenario, Server, Stats};
+
+/// A spincrud route and the floor it is held against.
+struct Pair {
+    what: &'static str,
+    spincrud: Scenario,
+    floor: Option<Scenario>,
+}
+
+const EMBEDDED: [Pair; 5] = [
+    Pair { what: "GET /healthz", spincrud: Scenario::Healthz, floor: Some(Scenario::Fixed("/floor/padded")) },
+    Pair { what: "(floor \"ok\", unpadded)", spincrud: Scenario::Fixed("/floor/ok"), floor: None },
+    Pair { what: "GET /cats/{id}", spincrud: Scenario::GetItem, floor: Some(Scenario::GetEach("/floor/sqlite/items/{id}")) },
+    Pair { what: "POST /cats", spincrud: Scenario::Create, floor: Some(Scenario::PostText("/floor/sqlite/items")) },
+    Pair { what: "GET /cats?limit=20", spincrud: Scenario::List20, floor: None },
+];
+
+const POSTGRES: [Pair; 2] = [
+    Pair { what: "GET /cats/{id}", spincrud: Scenario::GetItem, floor: Some(Scenario::GetEach("/floor/pg/items/{id}")) },
+    Pair { what: "POST /cats", spincrud: Scenario::Create, floor: Some(Scenario::PostText("/floor/pg/items")) },
+];
+
+/// What the floors are held to: spincrud at 80% of its floor's throughput, p99 under 200 ms.
+const RATIO: f64 = 0.8;
+const P99_US: f64 = 200_000.0;
+
+/// `(engine, stores, what)` → (spincrud, floor).
+type Figures = BTreeMap<(String, &'static str, &'static str), (Stats, Option<Stats>)>;
+
+pub async fn run(o: &Options, scratch: &Path) -> u64 {
+    let engines: Vec<&String> = o.engines.iter().filter(|e| *e != "native").collect();
+    let (pg_env, _stores) = super::at_size::store_env("postgres", "bench-floors");
+    let database = pg_env.iter().find(|(k, _)| *k == "DATABASE_URL").map(|(_, v)| v.clone()).expect("a database URL");
+    let floors_database = database.rsplit_once('/').map(|(server, _)| format!("{server}/floors")).expect("a database name");
+    create_database(&pg_env, "floors");
+    let floor_manifest = workspace().join("bench/floor/spin.toml");
+    let mut figures = Figures::new();
+    let mut failed = 0;
+    for engine in engines {
+        for (stores, pairs) in [("embedded", &EMBEDDED[..]), ("postgres", &POSTGRES[..])] {
+            eprintln!("spincrud-bench: floors, {engine}, {stores}");
+            let spincrud_env: Vec<(&str, String)> = if stores == "postgres" { pg_env.clone() } else { Vec::new() };
+            let mut floor_env = vec![("SPIN_MANIFEST", floor_manifest.display().to_string()), ("SKIP_MIGRATIONS", "true".to_owned())];
+            if stores == "postgres" {
+                floor_env.push(("DATABASE_URL", floors_database.clone()));
+            }
+            let dir = scratch.join(format!("floors-{engine}-{stores}"));
+            let (spincrud, _) = start_with(engine, &dir.join("spincrud"), o.binary.as_deref(), &spincrud_env).await;
+            let (floors, _) = start_with(engine, &dir.join("floors"), o.binary.as_deref(), &floor_env).await;
+            let ids = seed_items(spincrud.addr).await;
+            let setup = if stores == "postgres" { "/floor/pg/setup" } else { "/floor/sqlite/setup" };
+            let mut conn = super::Conn::connect(floors.addr).await.expect("connect");
+            match conn.send("POST", setup, None).await {
+                Ok((200, _)) => {}
+                other => super::die(&format!("{setup} on the floors ({engine}): {other:?}")),
+            }
+            let floor_ids: Arc<Vec<String>> = Arc::new((1..=100).map(|i| i.to_string()).collect());
+            for pair in pairs {
+                let (mine, floor) = measure(o, pair, (&spincrud, &ids), (&floors, &floor_ids)).await;
+                failed += mine.errors + floor.as_ref().map_or(0, |f| f.errors);
+                figures.insert((engine.clone(), stores, pair.what), (mine, floor));
+            }
+            spincrud.stop();
+            floors.stop();
+        }
+    }
+    print!("{}", report(o, &figures));
+    failed
+}
+
+/// The pair's two scenarios in alternating rounds; the median round of each.
+async fn measure(o: &Options, pair: &Pair, spincrud: (&Server, &Arc<Vec<String>>), floors: (&Server, &Arc<Vec<String>>)) -> (Stats, Option<Stats>) {
+    let (warmup, time) = (Duration::from_millis(500), Duration::from_secs_f64(o.seconds));
+    let concurrency = o.floor_concurrency;
+    let mut mine = Vec::new();
+    let mut floor = Vec::new();
+    for _ in 0..o.rounds {
+        // `/floor/ok` is a floor route measured on its own.
+        let (server, ids) = if matches!(pair.spincrud, Scenario::Fixed(t) if t.starts_with("/floor/")) { floors } else { spincrud };
+        mine.push(run_scenario(server.addr, server.pid(), pair.spincrud, ids.clone(), concurrency, warmup, time).await);
+        if let Some(scenario) = pair.floor {
+            floor.push(run_scenario(floors.0.addr, floors.0.pid(), scenario, floors.1.clone(), concurrency, warmup, time).await);
+        }
+    }
+    let floor = (!floor.is_empty()).then(|| median_round(floor));
+    (median_round(mine), floor)
+}
+
+fn create_database(pg_env: &[(&str, String)], name: &str) {
+    let url = pg_env.iter().find(|(k, _)| *k == "DATABASE_URL").map(|(_, v)| v.as_str()).expect("a database URL");
+    let status = std::process::Command::new("psql")
+        .arg(url)
+        .args(["-q", "-c", &format!("CREATE DATABASE {name}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap_or_else(|e| super::die(&format!("cannot run psql: {e}")));
+    if !status.success() {
+        super::die(&format!("CREATE DATABASE {name} failed"));
+    }
+}
+
+fn report(o: &Options, figures: &Figures) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\nfloors: spincrud beside the least a component can do, concurrency {}, median of {} rounds of {} s (alternating)", o.floor_concurrency, o.rounds, o.seconds);
+    let _ = writeln!(out, "  {:<7} {:<9} {:<26} {:>9} {:>10} {:>10} {:>9}   {:>9} {:>10} {:>9}  {:>6}", "engine", "stores", "scenario", "req/s", "p50", "p99", "CPU/req", "floor/s", "floor p99", "CPU/req", "ratio");
+    for ((engine, stores, what), (mine, floor)) in figures {
+        let floor_text = match floor {
+            Some(f) => format!("{:>9.0} {:>10} {:>7.0}µs  {:>5.0}%", f.rps(), ms(f.p99_us), f.cpu_us_per_request(), 100.0 * mine.rps() / f.rps()),
+            None => String::new(),
+        };
+        let _ = writeln!(out, "  {engine:<7} {stores:<9} {what:<26} {:>9.0} {:>10} {:>10} {:>7.0}µs   {floor_text}", mine.rps(), ms(mine.p50_us), ms(mine.p99_us), mine.cpu_us_per_request());
+    }
+    let mark = |ok: bool| if ok { "met" } else { "NOT met" };
+    let _ = writeln!(out, "\ntargets (issue 17, on Spin): spincrud at {:.0}% of its floor or more; p99 under {} at concurrency {}:", RATIO * 100.0, ms(P99_US), o.floor_concurrency);
+    for ((engine, stores, what), (mine, floor)) in figures.iter().filter(|((e, ..), _)| e == "spin") {
+        if let Some(f) = floor {
+            let ratio = mine.rps() / f.rps();
+            let _ = writeln!(out, "  {engine}/{stores}: {what}: {:.0}%  {}", ratio * 100.0, mark(ratio >= RATIO));
+        }
+        if stores == &"embedded" && !what.starts_with('(') {
+            let _ = writeln!(out, "  {engine}/{stores}: {what}: p99 {}  {}", ms(mine.p99_us), mark(mine.p99_us < P99_US));
+        }
+    }
+    out
+}
