@@ -142,7 +142,7 @@ fn memory_stays_flat_under_a_soak(ctx: &Ctx) {
 }
 
 fn stalled_and_silent_connections_are_closed(ctx: &Ctx) {
-    let server = ctx.start_dedicated("deadlines", &[("HEADER_TIMEOUT", "1s"), ("KEEP_ALIVE_TIMEOUT", "2500ms"), ("BODY_TIMEOUT", "1s")]);
+    let server = ctx.start_dedicated("deadlines", &[("HEADER_TIMEOUT", "2s"), ("KEEP_ALIVE_TIMEOUT", "4s"), ("BODY_TIMEOUT", "1s")]);
     let addr = server.addr;
     let started = Instant::now();
     let mut stalled: Vec<TcpStream> = (0..200)
@@ -153,12 +153,13 @@ fn stalled_and_silent_connections_are_closed(ctx: &Ctx) {
         })
         .collect();
     let mut silent: Vec<TcpStream> = (0..50).map(|_| connect(addr)).collect();
-    // The server keeps answering meanwhile.
+    // The server keeps answering meanwhile: well before the head deadline (2 s) frees the
+    // stalled ones (the margin is for a CI machine busy with the other tests).
     let t = Instant::now();
     api(&server).get("/healthz").send().expect(200);
-    assert!(t.elapsed() < Duration::from_secs(1), "/healthz took {:?} beside 250 stalled connections", t.elapsed());
+    assert!(t.elapsed() < Duration::from_millis(1500), "/healthz took {:?} beside 250 stalled connections", t.elapsed());
     for s in stalled.iter_mut().chain(silent.iter_mut()) {
-        let left = Duration::from_secs(4).saturating_sub(started.elapsed());
+        let left = Duration::from_secs(5).saturating_sub(started.elapsed());
         assert!(closed_within(s, left), "a stalled or silent connection was still open after {:?}", started.elapsed());
     }
     // A kept-alive connection outlives the head deadline, and is closed at its idle timeout.
@@ -167,7 +168,7 @@ fn stalled_and_silent_connections_are_closed(ctx: &Ctx) {
     let mut reader = std::io::BufReader::new(idle.try_clone().unwrap());
     assert_eq!(crate::harness::load::read_response(&mut reader).unwrap().0, 200);
     let t = Instant::now();
-    assert!(!closed_within(&mut idle, Duration::from_millis(1500)), "an idle kept-alive connection was closed at the head deadline");
+    assert!(!closed_within(&mut idle, Duration::from_millis(2500)), "an idle kept-alive connection was closed at the head deadline");
     assert!(closed_within(&mut idle, Duration::from_secs(3)), "an idle kept-alive connection was still open after {:?}", t.elapsed());
     // A body that stops coming: 408, and the connection closes.
     let mut s = connect(addr);
