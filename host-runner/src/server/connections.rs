@@ -9,8 +9,9 @@
 //!   stops reading its answer: no bytes move);
 //! - request heads larger than a bound are refused with a problem document (`io.rs`).
 //!
-//! A request's body has its own deadline in the handler (`408`). On shutdown the listener stops
-//! and open connections finish their requests (hyper-util's graceful shutdown).
+//! A request's body has its own deadline in the handler (`408`). While the server drains
+//! (`drain.rs`), each HTTP/1 answer closes its connection; on shutdown the listener stops and
+//! open connections finish their requests (hyper-util's graceful shutdown).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -28,6 +29,7 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 use tracing::{debug, warn};
 
+use super::drain::Drain;
 use super::io::{ConnState, InFlight, TrackedIo};
 
 /// The connection limits, from `serve`'s settings.
@@ -42,7 +44,7 @@ pub struct ConnLimits {
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets open connections finish
 /// their requests for at most `grace`. Returns whether they all did.
-pub async fn serve(listener: TcpListener, app: Router, limits: ConnLimits, shutdown: impl Future<Output = ()>, grace: Duration) -> bool {
+pub async fn serve(listener: TcpListener, app: Router, limits: ConnLimits, drain: &Drain, shutdown: impl Future<Output = ()>, grace: Duration) -> bool {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -85,12 +87,22 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ConnLimits, shutd
         let state = ConnState::new(limits.max_head_bytes);
         let io = TokioIo::new(TrackedIo::new(stream, state.clone()));
         let service = {
-            let (app, state) = (app.clone(), state.clone());
+            let (app, state, drain) = (app.clone(), state.clone(), drain.clone());
             hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 let in_flight = state.start_request();
                 req.extensions_mut().insert(ConnectInfo(peer));
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(finish_with(app.oneshot(req).await.unwrap_or_else(|never| match never {}), in_flight)) }
+                let (app, drain) = (app.clone(), drain.clone());
+                let http1 = req.version() < hyper::Version::HTTP_2;
+                async move {
+                    let mut resp = app.oneshot(req).await.unwrap_or_else(|never| match never {});
+                    if http1 && drain.is_draining() {
+                        // The client (a proxy's pool, most often) opens its next request
+                        // elsewhere. HTTP/2 has no such header: its connections get GOAWAY
+                        // when the server stops accepting, which says what was not served.
+                        resp.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                    }
+                    Ok::<_, Infallible>(finish_with(resp, in_flight))
+                }
             })
         };
         let conn = builder.serve_connection(io, service).into_owned();
