@@ -24,8 +24,7 @@ impl Drain {
 
     /// Waits for SIGTERM or SIGINT, drains for `period` (or until the next signal), and
     /// returns when the server must stop accepting connections.
-    pub async fn on_signal(&self, period: Duration) {
-        let mut signals = Signals::install();
+    pub async fn on_signal(&self, mut signals: Signals, period: Duration) {
         let name = signals.next().await;
         self.0.store(true, Ordering::Relaxed);
         info!(signal = name, drain_period_s = period.as_secs_f64(), "draining: /readyz answers 503 and answers close their connections; new connections are refused after the drain period (a second signal: now)");
@@ -37,13 +36,16 @@ impl Drain {
 }
 
 /// The signals that stop the server, installed once so that a second one is caught too.
-struct Signals {
+pub struct Signals {
     term: Signal,
     int: Signal,
 }
 
 impl Signals {
-    fn install() -> Signals {
+    /// From now on SIGTERM and SIGINT no longer kill the process: they are kept until the
+    /// server asks for them. Installed before the server listens, so that a signal sent as
+    /// soon as it does is a drain too.
+    pub fn install() -> Signals {
         let install = |kind| signal(kind).expect("installing a signal handler");
         Signals { term: install(SignalKind::terminate()), int: install(SignalKind::interrupt()) }
     }

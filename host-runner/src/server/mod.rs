@@ -6,6 +6,7 @@ mod connections;
 mod docs;
 mod drain;
 mod io;
+mod listener;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -104,10 +105,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_head_bytes: args.http.max_header_bytes,
     };
     connections::raise_open_file_limit(limits.max_connections);
+    let signals = drain::Signals::install();
     let listener = TcpListener::bind(args.listen).await?;
     info!(addr = %listener.local_addr()?, engine = ?args.engine, "listening");
     let shutdown = async {
-        drain.on_signal(args.drain_period).await;
+        drain.on_signal(signals, args.drain_period).await;
         info!("shutting down: no new connections, finishing in-flight requests");
     };
     let grace = Duration::from_secs(args.shutdown_timeout);
