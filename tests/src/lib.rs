@@ -13,6 +13,7 @@
 //! when a test fails and removed by the next run once the process is gone.
 
 pub mod harness;
+pub mod replicas;
 mod runner;
 pub mod suite;
 

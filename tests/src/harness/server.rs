@@ -56,6 +56,9 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// More environment variables (deadlines, limits) for this server only.
     pub env: Vec<(String, String)>,
+    /// Listen on this loopback port (a replica restarted where its proxy expects it); `None`: a
+    /// free one.
+    pub port: Option<u16>,
 }
 
 impl Default for Options {
@@ -69,6 +72,7 @@ impl Default for Options {
             database_url: None,
             redis_url: None,
             env: Vec::new(),
+            port: None,
         }
     }
 }
@@ -96,7 +100,7 @@ fn host_runner_command(o: &Options, dir: &Path) -> Command {
     for var in CONTROLLED_ENV.iter().chain(&CONTROLLED_OTEL_ENV) {
         cmd.env_remove(var);
     }
-    cmd.env("LISTEN", "127.0.0.1:0")
+    cmd.env("LISTEN", format!("127.0.0.1:{}", o.port.unwrap_or(0)))
         .env("DATA_DIR", &data_dir)
         .env("ENGINE", o.engine.env_value());
     if let Some(t) = &o.api_tokens {
@@ -147,7 +151,7 @@ impl Server {
     pub fn start(o: Options) -> Server {
         let dir = tempdir::fresh(o.name);
         let (cmd, program) = match o.engine {
-            Engine::Spin => (spin::command(&o, &dir, super::free_port()), "spin up".to_string()),
+            Engine::Spin => (spin::command(&o, &dir, o.port.unwrap_or_else(super::free_port)), "spin up".to_string()),
             Engine::Native | Engine::Wasm => (host_runner_command(&o, &dir), format!("{} serve", host_runner_binary().display())),
         };
         let component_logs = (o.engine == Engine::Spin).then(|| dir.clone());
@@ -276,6 +280,11 @@ impl Server {
     /// The server's process id (to read its memory from /proc).
     pub fn pid(&self) -> u32 {
         self.child.lock().unwrap_or_else(|p| p.into_inner()).id()
+    }
+
+    /// How the process ended, once it has.
+    pub fn exit_status(&self) -> Option<std::process::ExitStatus> {
+        self.child.lock().unwrap_or_else(|p| p.into_inner()).try_wait().ok().flatten()
     }
 
     /// Whether the process is still running.
