@@ -104,6 +104,13 @@ impl Nginx {
         }
     }
 
+    /// The `[error]` lines of the error log: every failure to reach a replica, including the
+    /// ones nginx then retried elsewhere.
+    pub fn errors(&self) -> Vec<String> {
+        let text = fs::read_to_string(self.dir.join("error.log")).unwrap_or_default();
+        text.lines().filter(|l| l.contains(" [error] ")).map(String::from).collect()
+    }
+
     pub fn error_log(&self) -> String {
         let text = fs::read_to_string(self.dir.join("error.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
