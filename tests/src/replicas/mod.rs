@@ -10,13 +10,13 @@
 //! and stopped once nginx's old workers are done: what Kubernetes' endpoint removal and a preStop
 //! pause do for a SpinKube pod.
 
-mod cluster;
+pub(crate) mod cluster;
 mod crash;
 mod lame_duck;
 mod nginx;
 mod races;
 mod rolling;
-mod traffic;
+pub(crate) mod traffic;
 
 use std::process::ExitCode;
 use std::time::Duration;
