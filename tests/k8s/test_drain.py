@@ -148,3 +148,21 @@ def test_kubernetes_and_compose_drain_alike(compose):
     env = compose["services"]["host-runner"]["environment"]
     assert seconds(env["DRAIN_PERIOD"]) == seconds(config["DRAIN_PERIOD"])
     assert int(env["SHUTDOWN_TIMEOUT"]) == int(config["SHUTDOWN_TIMEOUT"])
+
+
+def test_the_readmes_spinkube_drain_overlay_renders(tmp_path):
+    """README's commands for adding the drain component: the overlay they write renders the
+    SpinKube overlay with the policy (everything but `kubectl apply`)."""
+    import subprocess
+
+    from conftest import kubectl
+
+    text = (REPO / "README.md").read_text()
+    m = re.search(r"```shell\n(mkdir -p my-spincrud.*?)\nkubectl apply -k my-spincrud\n```", text, re.S)
+    assert m, "README.md lacks the spinkube-drain overlay commands"
+    (tmp_path / "k8s").symlink_to(REPO / "k8s")
+    subprocess.run(["bash", "-euo", "pipefail", "-c", m.group(1)], cwd=tmp_path, check=True)
+    proc = subprocess.run([kubectl(), "kustomize", str(tmp_path / "my-spincrud")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rendered = {key(o) for o in yaml.safe_load_all(proc.stdout) if o}
+    assert rendered == {key(o) for o in render(DRAIN)}
