@@ -13,7 +13,7 @@
 pub(crate) mod cluster;
 mod crash;
 mod lame_duck;
-mod nginx;
+pub mod nginx;
 mod races;
 mod rolling;
 pub(crate) mod traffic;
