@@ -4,8 +4,9 @@
 #   make run ENGINE=wasm    the same with the Spin components in embedded wasmtime (builds them)
 #   make test               every test: unit, end to end (embedded and PostgreSQL/Redis) on
 #                           host-runner's two engines and, when a Spin CLI is there (SPIN_BIN,
-#                           or spin on PATH), on Spin; faults, manifests, OpenAPI fuzzing, the
-#                           /docs page in Chromium
+#                           or spin on PATH), on Spin; faults, replicas behind nginx, the
+#                           container contract, manifests, OpenAPI fuzzing, the /docs page in
+#                           Chromium
 
 CARGO ?= cargo
 ENGINE ?= native
@@ -44,8 +45,9 @@ host-runner:
 	$(CARGO) build -p host-runner
 
 # The end-to-end suite runs on six sets: host-runner native and wasm, and the Spin CLI, each on
-# embedded stores and on PostgreSQL + Redis. Without a Spin CLI the Spin sets say so and run
-# nothing.
+# embedded stores and on PostgreSQL + Redis; the replica set (three replicas of each behind nginx)
+# and the container contract (bubblewrap) run as test binaries of their own. Without a Spin CLI
+# the Spin sets say so and run nothing.
 test-rust: host-runner
 	@if spin=$$(scripts/find-spin.sh); then echo "make test: the end-to-end suite runs on Spin too: $$spin ($$($$spin --version))"; \
 	 else echo "make test: no Spin CLI (set SPIN_BIN or put spin on PATH): the end-to-end suite's Spin sets are NOT run"; fi

@@ -59,7 +59,8 @@ trap 'exit 130' INT TERM
 
 # The address the server logs once it listens (LISTEN=…:0 picks a free port).
 start_server() {
-    LISTEN=127.0.0.1:0 DATA_DIR="$work/data" RUST_LOG=warn,host_runner::server=info \
+    # Nothing in front of it to drain for: SIGTERM stops it at once.
+    LISTEN=127.0.0.1:0 DATA_DIR="$work/data" DRAIN_PERIOD=0s RUST_LOG=warn,host_runner::server=info \
         "$SERVER" serve >"$work/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 100); do

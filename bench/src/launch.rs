@@ -81,6 +81,8 @@ fn host_runner_command(engine: &str, data_dir: &Path, binary: Option<&Path>, por
         .env("WASM_CACHE_DIR", root.join("target/wasm-cache"))
         .env("SPIN_MANIFEST", root.join("spin.toml"))
         .env("SHUTDOWN_TIMEOUT", "2")
+        // Nothing in front of it to drain for: SIGTERM stops it at once.
+        .env("DRAIN_PERIOD", "0s")
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_URL")
         .env_remove("API_TOKENS")

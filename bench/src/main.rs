@@ -16,7 +16,9 @@
 //! and the peak under load, from /proc; the measured server is a restart, since the first start
 //! may have compiled the components). Then the per-request overhead of the wasm engine (wasm
 //! minus native p50 at concurrency 1) and, after stopping both, the time from starting
-//! host-runner to its first response with a warm compilation cache.
+//! host-runner to its first response with a warm compilation cache. Then what tracing costs
+//! (`tracing_cost.rs`), the throughput through nginx with 1, 2 and 3 replicas (`replicas.rs`)
+//! and the service at size (`at_size.rs`).
 //!
 //! Exit status: 0 when every request got its expected status; 1 when any did not, in any round
 //! (the figures would not measure the API; the servers' logs are kept and named); 2 on a usage
@@ -40,6 +42,7 @@ use tokio::net::TcpStream;
 mod at_size;
 mod floors;
 mod launch;
+mod replicas;
 mod tracing_cost;
 
 use launch::{rss_kib, start_with, Server};
@@ -57,7 +60,8 @@ OPTIONS:
                      CLI is there, SPIN_BIN or spin on PATH; else native,wasm). With spin, the
                      engine comparison also runs Spin on PostgreSQL + Redis (spin-pg)
   --restarts N       warm restarts to time per engine (default 5)
-  --only SCENARIO    run only one scenario (get, create, list, health) and skip the rest
+  --only SCENARIO    run only one scenario (get, create, list, health) and skip the rest; or
+                     `replicas`: only the figures through nginx
   --at-size SIZE     then the benchmark at size: `ci` (default: /data at 1,000 and 45,716
                      records, lists at 1,000 and 100,000 rows, on embedded SQLite and on
                      PostgreSQL + Redis, and three 20 s soaks), `full` (lists at 1,000,000
@@ -69,6 +73,8 @@ OPTIONS:
                      --only too)
   --floor-concurrency N
                      connections for the floors' comparison (default 32)
+  --no-replicas      skip the throughput through nginx with 1, 2 and 3 replicas on PostgreSQL +
+                     Redis (each engine; needs nginx; skipped with --only too)
   --rows N           rows of the large list (overrides the size's)
   --stores LIST      store sets at size (default embedded,postgres)
   --no-build         use target/release/host-runner as it is
@@ -89,6 +95,7 @@ struct Options {
     tracing_cost: bool,
     floors: bool,
     floor_concurrency: usize,
+    replicas: bool,
 }
 
 fn parse_options() -> Options {
@@ -109,6 +116,7 @@ fn parse_options() -> Options {
         tracing_cost: true,
         floors: true,
         floor_concurrency: 32,
+        replicas: true,
     };
     let (mut rows, mut stores, mut at_size_given) = (None, None, false);
     let mut args = std::env::args().skip(1);
@@ -124,6 +132,7 @@ fn parse_options() -> Options {
             "--no-tracing-cost" => o.tracing_cost = false,
             "--no-floors" => o.floors = false,
             "--floor-concurrency" => o.floor_concurrency = value("--floor-concurrency").parse().unwrap_or_else(|_| die("bad --floor-concurrency")),
+            "--no-replicas" => o.replicas = false,
             "--only" => o.only = Some(value("--only")),
             "--at-size" => {
                 at_size_given = true;
@@ -153,6 +162,7 @@ fn parse_options() -> Options {
     if o.only.is_some() {
         o.tracing_cost = false;
         o.floors = false;
+        o.replicas = o.only.as_deref() == Some("replicas");
     }
     o.floors &= o.engines.iter().any(|e| e != "native");
     if let Some(sizes) = &mut o.at_size {
@@ -679,17 +689,24 @@ fn main() {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let scratch = std::env::temp_dir().join(format!("spincrud-bench-{}", std::process::id()));
-    let results = runtime.block_on(run_all(&o, &scratch));
+    let results = if o.only.as_deref() == Some("replicas") { BTreeMap::new() } else { runtime.block_on(run_all(&o, &scratch)) };
     let mut failed: u64 = results.values().map(|r| r.failed).sum();
-    report(&o, &results);
+    if !results.is_empty() {
+        report(&o, &results);
+    }
     if o.tracing_cost {
         failed += runtime.block_on(tracing_cost::run(&o, &scratch));
     }
     if o.floors {
         failed += runtime.block_on(floors::run(&o, &scratch));
     }
+    if o.replicas {
+        failed += runtime.block_on(replicas::run(&o, &scratch));
+    }
     if let Some(sizes) = &o.at_size {
         failed += runtime.block_on(at_size::run(&o, sizes, &scratch));
+    }
+    if o.replicas || o.at_size.is_some() {
         spincrud_tests::harness::shutdown(true);
     }
     if failed > 0 || std::env::var_os("SPINCRUD_BENCH_KEEP").is_some() {

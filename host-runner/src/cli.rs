@@ -115,7 +115,13 @@ pub struct ServeArgs {
     /// Do not apply migrations at start (when a separate job does, as in Kubernetes).
     #[arg(long, env = "SKIP_MIGRATIONS")]
     pub skip_migrations: bool,
-    /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
+    /// After SIGTERM/SIGINT, how long to keep serving as a lame duck before refusing new
+    /// connections: /readyz answers 503 and every answer closes its connection, so that load
+    /// balancers and clients move to other replicas. Keep it longer than a proxy's idle timeout
+    /// for its connections to this server. A second signal ends it at once.
+    #[arg(long, env = "DRAIN_PERIOD", default_value = "5s", value_parser = parse_duration)]
+    pub drain_period: Duration,
+    /// Seconds to let in-flight requests finish once new connections are refused.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value_t = 20)]
     pub shutdown_timeout: u64,
     /// Deadlines and limits of client connections.
@@ -191,6 +197,9 @@ mod tests {
             assert!(d > Duration::ZERO && d <= Duration::from_secs(60), "{d:?}");
         }
         assert!(args.stores.store_timeout < Duration::from_secs(1));
+        // A few seconds of lame duck: longer than the bundled nginx's idle timeout for its
+        // connections (nginx/upstream.conf), well within Kubernetes' grace period.
+        assert!(args.drain_period >= Duration::from_secs(3) && args.drain_period <= Duration::from_secs(10), "{:?}", args.drain_period);
         assert!(args.http.max_connections > 0);
     }
 }

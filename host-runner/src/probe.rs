@@ -46,7 +46,9 @@ fn get_status(url: &str, timeout: Duration) -> Result<u16, String> {
     let left = || deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
     stream.set_write_timeout(Some(left())).map_err(|e| e.to_string())?;
     let host = authority.trim_end_matches(":80");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: host-runner-probe\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    // One write: `write!` on the socket would send each piece of the format on its own.
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: host-runner-probe\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
     stream.set_read_timeout(Some(left())).map_err(|e| e.to_string())?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).map_err(|e| format!("no answer: {e}"))?;

@@ -78,6 +78,8 @@ class Server:
             ENGINE=engine,
             LISTEN="127.0.0.1:0",
             DATA_DIR=self.data_dir,
+            # Nothing in front of it to drain for: SIGTERM stops it at once.
+            DRAIN_PERIOD="0s",
             SPIN_MANIFEST=str(REPO / "spin.toml"),
             WASM_CACHE_DIR=os.environ.get("WASM_CACHE_DIR", str(TARGET / "wasm-cache")),
         )

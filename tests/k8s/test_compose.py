@@ -4,6 +4,7 @@
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -114,3 +115,82 @@ def test_host_runner_probes_itself(compose):
     # Nothing listens on that port here: the probe fails, as a health check must.
     result = subprocess.run([binary, "probe", "--timeout", "300ms", "http://127.0.0.1:9/readyz"], capture_output=True, text=True)
     assert result.returncode == 1 and "probe:" in result.stderr
+
+
+# ------------------------------------------------------------- nginx in front
+
+NGINX_DIR = REPO / "nginx"
+
+
+def test_host_runner_can_run_as_several_replicas(compose):
+    """`docker compose up --scale host-runner=3`: no fixed host port or container name."""
+    hr = compose["services"]["host-runner"]
+    assert "ports" not in hr, "a published port would keep host-runner from scaling: nginx publishes"
+    assert "container_name" not in hr
+
+
+def test_nginx_fronts_the_replicas_when_they_are_healthy(compose):
+    nginx = compose["services"]["nginx"]
+    assert nginx["depends_on"]["host-runner"]["condition"] == "service_healthy"
+    hc = nginx["healthcheck"]
+    assert hc["test"][0] == "CMD" and not hc.get("disable")
+    assert any(part.startswith("http://127.0.0.1:8080/") for part in hc["test"]), hc["test"]
+    (published,) = nginx["ports"]
+    assert published.endswith(":8080") and "SPINCRUD_PORT" in published
+    assert re.search(r"^\s*listen 8080;", (NGINX_DIR / "nginx.conf").read_text(), re.M)
+
+
+def test_nginx_runs_the_projects_config(compose):
+    volumes = compose["services"]["nginx"]["volumes"]
+    assert "./nginx/nginx.conf:/etc/nginx/nginx.conf:ro" in volumes
+    assert "./nginx:/etc/nginx/spincrud:ro" in volumes
+    conf = (NGINX_DIR / "nginx.conf").read_text()
+    assert "include /etc/nginx/spincrud/upstream.conf;" in conf
+    assert "include /etc/nginx/spincrud/proxy.conf;" in conf
+    # The upstream is the host-runner service on the port it listens on.
+    port = compose["services"]["host-runner"]["environment"]["LISTEN"].rsplit(":", 1)[1]
+    assert re.search(rf"^\s*server host-runner:{port}\b", conf, re.M), conf
+
+
+def test_nginx_is_hardened(compose):
+    nginx = compose["services"]["nginx"]
+    assert nginx.get("read_only") is True and nginx.get("cap_drop") == ["ALL"]
+    assert "no-new-privileges:true" in nginx.get("security_opt", [])
+    assert not str(nginx.get("user", "0")).startswith("0"), "nginx runs as its unprivileged user"
+    assert "/tmp" in nginx.get("tmpfs", []), "nginx writes only in /tmp"
+    for line in (NGINX_DIR / "nginx.conf").read_text().splitlines():
+        m = re.match(r"\s*(pid|\w+_temp_path)\s+(\S+);", line)
+        if m:
+            assert m.group(2).startswith("/tmp/"), line
+
+
+def test_proxy_retries_never_send_a_write_twice():
+    """nginx resends a request to another replica only on a refused or dropped connection or a
+    timeout, and a POST/PATCH only when it never reached the first (no `non_idempotent`)."""
+    proxy = (NGINX_DIR / "proxy.conf").read_text()
+    (retry,) = re.findall(r"^\s*proxy_next_upstream\s+([^;]+);", proxy, re.M)
+    assert retry.split() == ["error", "timeout"]
+    assert "proxy_request_buffering on;" in proxy, "a body must be whole before it can be resent"
+    assert re.search(r'proxy_set_header Connection "";', proxy) and "proxy_http_version 1.1;" in proxy
+
+
+def test_nginx_accepts_the_compose_config(tmp_path):
+    """Debian's nginx (`make test` installs it; compose runs nginx 1.28) parses compose's nginx.conf
+    with the files mounted where compose mounts them and `host-runner` resolving, as in the
+    container: bubblewrap gives nginx that file system view, as the image's user (101)."""
+    nginx, bwrap = shutil.which("nginx") or "/usr/sbin/nginx", shutil.which("bwrap")
+    assert Path(nginx).is_file() and bwrap, "nginx and bubblewrap are needed: scripts/install-deps.sh installs them"
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n127.0.0.1 host-runner\n")
+    cmd = [
+        bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+        # /etc/nginx as in the image: only what compose mounts there.
+        "--tmpfs", "/etc/nginx",
+        "--ro-bind", str(NGINX_DIR), "/etc/nginx/spincrud",
+        "--ro-bind", str(NGINX_DIR / "nginx.conf"), "/etc/nginx/nginx.conf",
+        "--ro-bind", str(hosts), "/etc/hosts",
+        "--unshare-user", "--uid", "101", "--gid", "101",
+        nginx, "-t", "-c", "/etc/nginx/nginx.conf", "-e", "/dev/stderr",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "test is successful" in proc.stderr, proc.stderr

@@ -21,6 +21,9 @@ def test_deploy_doc_has_the_commands():
         "kubectl -n spincrud rollout status deployment/spincrud",
         "kubectl -n spincrud delete job spincrud-migrate",
         "docker compose up",
+        "docker compose up --build -d --scale host-runner=3",
+        "docker compose exec nginx nginx -s reload",
+        "k8s/components/spinkube-drain",
         "scripts/test-k8s.sh",
     ):
         assert command in text, f"README.md lacks `{command}`"

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import K8S, NAMESPACE, kubectl, key, render
+from conftest import CLUSTER_SCOPED, K8S, NAMESPACE, kubectl, key, render
 
 SHARED = {
     "Namespace/spincrud",
@@ -50,7 +50,8 @@ def test_renders_expected_objects(target):
 
 def test_every_namespaced_object_is_in_the_namespace(objs):
     for obj in objs:
-        if obj["kind"] == "Namespace":
+        if obj["kind"] in CLUSTER_SCOPED:
+            assert "namespace" not in obj["metadata"], f"{key(obj)} is cluster-scoped"
             continue
         assert obj["metadata"].get("namespace") == NAMESPACE, key(obj)
 

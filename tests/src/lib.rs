@@ -12,7 +12,9 @@
 //! Server logs and store data live in `$TMPDIR/spincrud-tests-<pid>/`; that directory is kept
 //! when a test fails and removed by the next run once the process is gone.
 
+pub mod container;
 pub mod harness;
+pub mod replicas;
 mod runner;
 pub mod suite;
 

@@ -49,8 +49,14 @@ pub fn run(engine: Engine, stores: Stores) -> ExitCode {
 }
 
 fn run_case(ctx: &'static Ctx, body: suite::Body) -> Result<(), Failed> {
+    captured(|| body(ctx))
+}
+
+/// Runs a test body; a panic becomes its failure message (the hook keeps parallel tests'
+/// panic output apart). [`install_panic_hook`] must have run.
+pub(crate) fn captured(body: impl FnOnce()) -> Result<(), Failed> {
     CAPTURED.with(|c| *c.borrow_mut() = Some(String::new()));
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(ctx)));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(body));
     let message = CAPTURED.with(|c| c.borrow_mut().take()).unwrap_or_default();
     match outcome {
         Ok(()) => Ok(()),
@@ -59,7 +65,7 @@ fn run_case(ctx: &'static Ctx, body: suite::Body) -> Result<(), Failed> {
     }
 }
 
-fn install_panic_hook() {
+pub(crate) fn install_panic_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let default_hook = panic::take_hook();

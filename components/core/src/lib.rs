@@ -44,10 +44,24 @@ pub async fn handle<S: SqlStore, K: KvStore, C: Settings>(req: Request, sql: &S,
     let request_id = request::client_request_id(req.headers()).unwrap_or_else(request::new_request_id);
     let route = router::route(req.uri().path());
     let is_head = req.method() == Method::HEAD;
-    let mut resp = match &route {
+    let resp = match &route {
         None => ApiError::NotFound(format!("There is no route {}.", req.uri().path())).into_response(),
         Some(route) => dispatch(route, &req, sql, kv, settings).await.unwrap_or_else(ApiError::into_response),
     };
+    frame(resp, request_id, is_head, route.as_ref())
+}
+
+/// What a server that is shutting down (host-runner's drain period) answers to `GET` or `HEAD
+/// /readyz`: `503`, whatever the stores say, so that load balancers take it out of rotation while
+/// it finishes its work. `None` for every other request, which is served as usual.
+pub fn readyz_while_draining(req: &Request) -> Option<Response> {
+    let route = router::route(req.uri().path()).filter(|r| matches!(r.target, Target::Readyz) && r.methods.contains(req.method()))?;
+    let request_id = request::client_request_id(req.headers()).unwrap_or_else(request::new_request_id);
+    Some(frame(ops::shutting_down().into_response(), request_id, req.method() == Method::HEAD, Some(&route)))
+}
+
+/// The headers every answer carries, whoever made it.
+fn frame(mut resp: Response, request_id: HeaderValue, is_head: bool, route: Option<&Route>) -> Response {
     // Every answer states its length, so that every engine frames it alike (Spin would send an
     // answer without one chunked); a HEAD answer states the length its GET would have.
     if !matches!(resp.status(), StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED) {

@@ -872,7 +872,7 @@ fn ops_paths(paths: &mut Map<String, Json>) {
     let mut readyz = simple("readyz", "Readiness: the SQL store can open (and roll back) a transaction and the key-value store answers.",
         exactly(json!({ "status": { "const": "ready" }, "checks": readiness_checks("ok") })), &[]);
     readyz["get"]["responses"]["503"] = problem_answer(503, Some(json!({ "required": ["checks"] })));
-    readyz["get"]["responses"]["503"]["description"] = json!("Service Unavailable: a store did not answer; `checks` says which.");
+    readyz["get"]["responses"]["503"]["description"] = json!("Service Unavailable: a store did not answer, or (host-runner) the server is shutting down; `checks` says which.");
     paths.insert("/readyz".into(), readyz);
     paths.insert("/hello".into(), simple("hello", "The seed service's greeting.", exactly(json!({ "message": { "type": "string" } })), &[]));
     paths.insert("/openapi.json".into(), simple("openapi", "This document.",

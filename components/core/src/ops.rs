@@ -38,3 +38,10 @@ pub async fn readyz<S: SqlStore, K: KvStore>(sql: &S, kv: &K) -> ApiResult<Respo
         .join("; ");
     Err(ApiError::Unavailable { extra: json!({ "detail": detail, "checks": checks }), cause: Some(cause) })
 }
+
+/// `GET /readyz` of a server that is shutting down: it still serves what reaches it, but wants
+/// no new work (see [`crate::readyz_while_draining`]).
+pub fn shutting_down() -> ApiError {
+    let extra = json!({ "detail": "The server is shutting down.", "checks": { "server": "shutting-down" } });
+    ApiError::Unavailable { extra, cause: None }
+}

@@ -239,3 +239,21 @@ fn openapi_describes_every_route() {
     assert_eq!(cat["properties"]["age"]["maximum"], 40);
     assert_eq!(cat["additionalProperties"], false);
 }
+
+#[test]
+fn readyz_while_draining_is_503_for_readyz_only() {
+    let req = |method: Method, uri: &str| Request::builder().method(method).uri(uri).header("x-request-id", "drain-1").body(Vec::new()).unwrap();
+    let get = spincrud_core::readyz_while_draining(&req(Method::GET, "/readyz")).expect("an answer for GET /readyz");
+    let body = problem(&get, 503, "service-unavailable");
+    assert_eq!(body["checks"], json!({ "server": "shutting-down" }));
+    assert_eq!(get.headers()["retry-after"], "1");
+    assert_eq!(get.headers()["x-request-id"], "drain-1");
+    assert_eq!(get.headers()["content-length"], get.body().len().to_string().as_str());
+    let head = spincrud_core::readyz_while_draining(&req(Method::HEAD, "/readyz")).expect("an answer for HEAD /readyz");
+    assert!(head.body().is_empty());
+    assert_eq!(head.headers()["content-length"], get.headers()["content-length"]);
+    // Everything else is served as usual, including what /readyz answers to other methods.
+    for (method, uri) in [(Method::GET, "/healthz"), (Method::GET, "/cats"), (Method::POST, "/readyz"), (Method::GET, "/readyz/x")] {
+        assert!(spincrud_core::readyz_while_draining(&req(method.clone(), uri)).is_none(), "{method} {uri}");
+    }
+}

@@ -9,11 +9,13 @@
 //!   stops reading its answer: no bytes move);
 //! - request heads larger than a bound are refused with a problem document (`io.rs`).
 //!
-//! A request's body has its own deadline in the handler (`408`). On shutdown the listener stops
-//! and open connections finish their requests (hyper-util's graceful shutdown).
+//! A request's body has its own deadline in the handler (`408`). While the server drains
+//! (`drain.rs`), each HTTP/1 answer closes its connection; then the listener closes and each
+//! connection finishes its request in progress, or the one just arriving, and closes.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,12 +24,12 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 use tracing::{debug, warn};
 
+use super::drain::Drain;
 use super::io::{ConnState, InFlight, TrackedIo};
 
 /// The connection limits, from `serve`'s settings.
@@ -40,9 +42,10 @@ pub struct ConnLimits {
     pub max_head_bytes: usize,
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then lets open connections finish
-/// their requests for at most `grace`. Returns whether they all did.
-pub async fn serve(listener: TcpListener, app: Router, limits: ConnLimits, shutdown: impl Future<Output = ()>, grace: Duration) -> bool {
+/// Serves `app` on `listener` until `shutdown` completes, then closes the listener (without
+/// resetting a connection the kernel had already accepted: `listener.rs`) and lets open
+/// connections finish their requests for at most `grace`. Returns whether they all did.
+pub async fn serve(listener: TcpListener, app: Router, limits: ConnLimits, drain: &Drain, shutdown: impl Future<Output = ()>, grace: Duration) -> bool {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -52,9 +55,9 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ConnLimits, shutd
         .max_buf_size(limits.max_head_bytes.max(8192))
         .http2()
         .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX));
-    let builder = Arc::new(builder);
+    let (stop, stopping) = watch::channel(false);
+    let connections = Connections { builder: Arc::new(builder), app, limits, drain: drain.clone(), stopping };
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
     let mut warned_full = false;
     tokio::pin!(shutdown);
     loop {
@@ -68,52 +71,123 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ConnLimits, shutd
         } else if slots.available_permits() > limits.max_connections / 10 {
             warned_full = false;
         }
-        let (stream, peer) = tokio::select! {
+        tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+                Ok((stream, peer)) => connections.serve(stream, peer, slot),
                 Err(e) => {
                     // Out of file descriptors, or a connection reset before accept: wait a
                     // moment rather than spin.
                     warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
                 }
             },
             () = &mut shutdown => break,
         };
+    }
+    super::listener::close(listener, |stream, peer| {
+        let slots = slots.clone();
+        let connections = &connections;
+        async move {
+            // Past the cap, wait for a connection to close rather than drop one that the
+            // kernel accepted.
+            let slot = slots.acquire_owned().await.expect("the semaphore is never closed");
+            connections.serve(stream, peer, slot);
+        }
+    })
+    .await;
+    let _ = stop.send(true);
+    // Every connection holds a slot until it has closed.
+    let all = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
+    tokio::time::timeout(grace, slots.acquire_many_owned(all)).await.is_ok()
+}
+
+/// What every connection is served with.
+struct Connections {
+    builder: Arc<Builder<TokioExecutor>>,
+    app: Router,
+    limits: ConnLimits,
+    drain: Drain,
+    /// Turns `true` once the listener is closed: connections finish what they have and close.
+    stopping: watch::Receiver<bool>,
+}
+
+impl Connections {
+    /// Serves one accepted connection on a task of its own, which holds `slot` until it ends.
+    fn serve(&self, stream: TcpStream, peer: SocketAddr, slot: OwnedSemaphorePermit) {
         let _ = stream.set_nodelay(true);
+        let limits = self.limits;
         let state = ConnState::new(limits.max_head_bytes);
         let io = TokioIo::new(TrackedIo::new(stream, state.clone()));
         let service = {
-            let (app, state) = (app.clone(), state.clone());
+            let (app, state, drain) = (self.app.clone(), state.clone(), self.drain.clone());
             hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 let in_flight = state.start_request();
                 req.extensions_mut().insert(ConnectInfo(peer));
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(finish_with(app.oneshot(req).await.unwrap_or_else(|never| match never {}), in_flight)) }
+                let (app, drain) = (app.clone(), drain.clone());
+                let http1 = req.version() < hyper::Version::HTTP_2;
+                async move {
+                    let mut resp = app.oneshot(req).await.unwrap_or_else(|never| match never {});
+                    if http1 && drain.is_draining() {
+                        // The client (a proxy's pool, most often) opens its next request
+                        // elsewhere. HTTP/2 has no such header: its connections get GOAWAY
+                        // when the server stops accepting, which says what was not served.
+                        resp.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                    }
+                    Ok::<_, Infallible>(finish_with(resp, in_flight))
+                }
             })
         };
-        let conn = builder.serve_connection(io, service).into_owned();
-        let conn = graceful.watch(conn);
+        let conn = self.builder.serve_connection(io, service).into_owned();
+        let mut stopping = self.stopping.clone();
         crate::metrics::connection_opened();
         tokio::spawn(async move {
-            tokio::select! {
-                result = conn => {
-                    if let Err(e) = result {
-                        debug!(%peer, error = %e, "connection ended with an error");
+            tokio::pin!(conn);
+            // When the server stops: `None` until then, then when to stop waiting for a request
+            // that may be arriving, and `Some(None)` once the connection was told to close.
+            let mut stop_by: Option<Option<Instant>> = None;
+            loop {
+                tokio::select! {
+                    result = conn.as_mut() => {
+                        if let Err(e) = result {
+                            debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    reason = watchdog(&state, &limits) => {
+                        debug!(%peer, reason, "closing connection");
+                        break;
+                    }
+                    _ = stopping.wait_for(|stop| *stop), if stop_by.is_none() => {
+                        stop_by = Some(Some(Instant::now() + FIRST_REQUEST_GRACE));
+                    }
+                    () = tokio::time::sleep(STOP_POLL), if matches!(stop_by, Some(Some(_))) => {}
+                }
+                if let Some(Some(deadline)) = stop_by {
+                    if !request_may_be_arriving(&state) || Instant::now() >= deadline {
+                        // hyper finishes a request in progress, then closes.
+                        conn.as_mut().graceful_shutdown();
+                        stop_by = Some(None);
                     }
                 }
-                reason = watchdog(&state, &limits) => debug!(%peer, reason, "closing connection"),
             }
             crate::metrics::connection_closed();
             drop(slot);
         });
     }
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => true,
-        () = tokio::time::sleep(grace) => false,
-    }
+}
+
+/// How long a connection that has not yet started a request when the server stops gets for
+/// one to start: a client that has just connected sends its request at once, and closing a
+/// connection whose request is still in the socket would lose it.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+const STOP_POLL: Duration = Duration::from_millis(10);
+
+/// Whether a request may be on its way on a connection between requests: it has never started
+/// one (it was just accepted), or the head of the next has begun to arrive. hyper would close
+/// such a connection at once if told to shut down.
+fn request_may_be_arriving(state: &ConnState) -> bool {
+    let a = state.activity();
+    a.in_flight == 0 && (a.served == 0 || a.head_started.is_some())
 }
 
 /// Keeps the request in flight until the handler's answer is complete.

@@ -4,7 +4,9 @@
 
 mod connections;
 mod docs;
+mod drain;
 mod io;
+mod listener;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +24,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tracing::{error, info, warn, Instrument as _, Span};
 
 use connections::ConnLimits;
+use drain::Drain;
 
 use crate::cli::{self, ServeArgs};
 use crate::stores::Stores;
@@ -36,6 +39,8 @@ struct AppState {
     docs: Option<docs::DocsSite>,
     /// How long a request's body may take to arrive.
     body_timeout: Duration,
+    /// Whether the server is shutting down (then `/readyz` answers `503`).
+    drain: Drain,
 }
 
 /// Which engine answers a request: the only thing that differs between them.
@@ -82,7 +87,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cli::Engine::Native => docs::DocsSite::from_manifest(&args.wasm.manifest),
         cli::Engine::Wasm => None,
     };
-    let state = Arc::new(AppState { stores, config, metrics, engine, docs, body_timeout: args.http.body_timeout });
+    let drain = Drain::default();
+    let state = Arc::new(AppState { stores, config, metrics, engine, docs, body_timeout: args.http.body_timeout, drain: drain.clone() });
     let app = Router::new()
         .fallback(handle)
         .with_state(state.clone())
@@ -99,14 +105,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_head_bytes: args.http.max_header_bytes,
     };
     connections::raise_open_file_limit(limits.max_connections);
+    let signals = drain::Signals::install();
     let listener = TcpListener::bind(args.listen).await?;
     info!(addr = %listener.local_addr()?, engine = ?args.engine, "listening");
     let shutdown = async {
-        shutdown_signal().await;
+        drain.on_signal(signals, args.drain_period).await;
         info!("shutting down: no new connections, finishing in-flight requests");
     };
     let grace = Duration::from_secs(args.shutdown_timeout);
-    if !connections::serve(listener, app, limits, shutdown, grace).await {
+    if !connections::serve(listener, app, limits, &drain, shutdown, grace).await {
         warn!(seconds = args.shutdown_timeout, "in-flight requests did not finish in time");
     }
     if let Engine::Wasm(engine) = &state.engine {
@@ -115,15 +122,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.stores.close().await;
     info!("stopped");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
 }
 
 /// Every request, in its server span: read the body within the limit and the deadline, run
@@ -141,6 +139,13 @@ async fn answer(state: &AppState, req: axum::extract::Request) -> (spincrud_core
     let (mut parts, body) = req.into_parts();
     let docs_path = docs::is_docs_path(parts.uri.path());
 
+    if state.drain.is_draining() {
+        let req = spincrud_core::http::Request::from_parts(parts, Vec::new());
+        if let Some(resp) = spincrud_core::readyz_while_draining(&req) {
+            return (resp, "/readyz");
+        }
+        (parts, _) = req.into_parts();
+    }
     if parts.uri.path() == "/metrics" {
         return (metrics_response(state, &parts.method), "/metrics");
     }

@@ -81,6 +81,7 @@ impl Stores {
         if needs_dir {
             std::fs::create_dir_all(&settings.data_dir)
                 .with_context(|| format!("cannot create the data directory {}", settings.data_dir.display()))?;
+            check_writable(&settings.data_dir)?;
         }
         let sql = match &settings.database_url {
             None => Sql::Sqlite(Sqlite::open(&settings.data_dir.join("spincrud.db"), settings.pool_size).await?),
@@ -103,6 +104,15 @@ impl Stores {
             e.close().await;
         }
     }
+}
+
+/// SQLite says only "unable to open database file" when it cannot write: say which directory
+/// and why (a read-only volume, a directory owned by another user).
+fn check_writable(dir: &std::path::Path) -> anyhow::Result<()> {
+    let probe = dir.join(format!(".write-check-{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .and_then(|_| std::fs::remove_file(&probe))
+        .with_context(|| format!("the data directory {} (DATA_DIR) is not writable: the embedded stores keep their files there", dir.display()))
 }
 
 impl Sql {

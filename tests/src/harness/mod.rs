@@ -8,7 +8,7 @@ pub mod postgres;
 pub mod redis;
 pub mod server;
 pub mod spin;
-mod supervisor;
+pub(crate) mod supervisor;
 pub mod tempdir;
 pub mod wasm;
 
@@ -261,7 +261,7 @@ pub fn shutdown(all_passed: bool) {
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -59,6 +59,9 @@ pub struct Options {
     /// Spin: another application than the workspace's spin.toml (the benchmark's floors); it
     /// gets none of spincrud's migrations.
     pub spin_manifest: Option<PathBuf>,
+    /// Listen on this loopback port (a replica restarted where its proxy expects it); `None`: a
+    /// free one.
+    pub port: Option<u16>,
 }
 
 impl Default for Options {
@@ -73,6 +76,7 @@ impl Default for Options {
             redis_url: None,
             env: Vec::new(),
             spin_manifest: None,
+            port: None,
         }
     }
 }
@@ -100,7 +104,7 @@ fn host_runner_command(o: &Options, dir: &Path) -> Command {
     for var in CONTROLLED_ENV.iter().chain(&CONTROLLED_OTEL_ENV) {
         cmd.env_remove(var);
     }
-    cmd.env("LISTEN", "127.0.0.1:0")
+    cmd.env("LISTEN", format!("127.0.0.1:{}", o.port.unwrap_or(0)))
         .env("DATA_DIR", &data_dir)
         .env("ENGINE", o.engine.env_value());
     if let Some(t) = &o.api_tokens {
@@ -151,7 +155,7 @@ impl Server {
     pub fn start(o: Options) -> Server {
         let dir = tempdir::fresh(o.name);
         let (cmd, program) = match o.engine {
-            Engine::Spin => (spin::command(&o, &dir, super::free_port()), "spin up".to_string()),
+            Engine::Spin => (spin::command(&o, &dir, o.port.unwrap_or_else(super::free_port)), "spin up".to_string()),
             Engine::Native | Engine::Wasm => (host_runner_command(&o, &dir), format!("{} serve", host_runner_binary().display())),
         };
         let component_logs = (o.engine == Engine::Spin).then(|| dir.clone());
@@ -288,6 +292,11 @@ impl Server {
             Some(_) => spin::trigger_pid(pid).unwrap_or(pid),
             None => pid,
         }
+    }
+
+    /// How the process ended, once it has.
+    pub fn exit_status(&self) -> Option<std::process::ExitStatus> {
+        self.child.lock().unwrap_or_else(|p| p.into_inner()).try_wait().ok().flatten()
     }
 
     /// Whether the process is still running.

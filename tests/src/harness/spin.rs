@@ -61,11 +61,14 @@ pub fn command(o: &Options, dir: &Path, port: u16) -> Command {
         .arg(state_dir(dir))
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
-        .arg("--find-free-port")
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if o.port.is_none() {
+        // The port was free a moment ago; Spin takes the next one if it is not any more.
+        cmd.arg("--find-free-port");
+    }
     for var in CONTROLLED_ENV.iter().chain(&super::server::CONTROLLED_OTEL_ENV) {
         cmd.env_remove(var);
     }

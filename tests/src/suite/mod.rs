@@ -5,7 +5,7 @@
 use crate::harness::{Ctx, Engine, Stores};
 
 mod resources;
-mod support;
+pub(crate) mod support;
 
 mod auth;
 mod bodies;
