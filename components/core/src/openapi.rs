@@ -185,11 +185,7 @@ fn field_schema(f: &Field, side: Side) -> Json {
             choices.push(Json::Null);
         }
     }
-    s["description"] = json!(match f.kind {
-        // JSON Schema counts `3.0` as an integer; the server does not.
-        Kind::Integer { .. } => format!("{} Written as a plain integer: `3`, not `3.0`.", f.description),
-        _ => f.description.to_string(),
-    });
+    s["description"] = json!(f.description);
     s
 }
 
