@@ -7,6 +7,8 @@
 pub mod auth;
 pub mod clock;
 pub mod conditional;
+pub mod config;
+pub mod cors;
 pub mod data;
 pub mod openapi;
 pub mod ops;
@@ -17,6 +19,7 @@ pub mod response;
 pub mod router;
 pub mod store;
 
+pub use config::{Config, DEFAULT_BODY_LIMIT};
 pub use http;
 pub use problem::{problem_response, InternalError, UnavailableCause};
 pub use router::Route;
@@ -32,44 +35,6 @@ use store::{KvStore, SqlStore};
 pub type Request = http::Request<Vec<u8>>;
 pub type Response = http::Response<Vec<u8>>;
 
-/// 1 MiB, the contract's default body limit.
-pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
-
-/// Settings every engine reads from its configuration (env vars, flags or Spin variables).
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Bearer tokens accepted for writes (and reads with `auth_reads`); empty: no auth.
-    pub api_tokens: Vec<String>,
-    /// Whether reads need a token too.
-    pub auth_reads: bool,
-    /// Largest accepted request body, in bytes.
-    pub body_limit: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config { api_tokens: Vec::new(), auth_reads: false, body_limit: DEFAULT_BODY_LIMIT }
-    }
-}
-
-impl Config {
-    /// Reads the settings as every engine spells them: a comma-separated token list,
-    /// `true`/`false`, and a byte count. Empty strings mean the defaults.
-    pub fn from_settings(api_tokens: &str, auth_reads: &str, body_limit: &str) -> Result<Config, String> {
-        let api_tokens = api_tokens.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
-        let auth_reads = match auth_reads.trim().to_ascii_lowercase().as_str() {
-            "" | "false" | "0" | "no" => false,
-            "true" | "1" | "yes" => true,
-            other => return Err(format!("auth_reads must be true or false, not `{other}`")),
-        };
-        let body_limit = match body_limit.trim() {
-            "" => DEFAULT_BODY_LIMIT,
-            n => n.parse().map_err(|_| format!("body_limit must be a number of bytes, not `{n}`"))?,
-        };
-        Ok(Config { api_tokens, auth_reads, body_limit })
-    }
-}
-
 /// The route template a response answered, for metrics and logs (`"unmatched"` for a `404`
 /// of an unknown path).
 #[derive(Debug, Clone, Copy)]
@@ -80,8 +45,11 @@ pub async fn handle<S: SqlStore, K: KvStore>(req: Request, sql: &S, kv: &K, conf
     let request_id = request::client_request_id(req.headers()).unwrap_or_else(request::new_request_id);
     let route = router::route(req.uri().path());
     let is_head = req.method() == Method::HEAD;
+    let cors = cors::CorsRequest::of(&req, &config.cors_origins);
     let mut resp = match &route {
         None => ApiError::NotFound(format!("There is no route {}.", req.uri().path())).into_response(),
+        // Before the token check: a browser sends a preflight without credentials.
+        Some(route) if cors.is_preflight => cors::preflight(route.methods),
         Some(route) => dispatch(route, &req, sql, kv, config).await.unwrap_or_else(ApiError::into_response),
     };
     // Every answer states its length, so that every engine frames it alike (Spin would send an
@@ -93,6 +61,7 @@ pub async fn handle<S: SqlStore, K: KvStore>(req: Request, sql: &S, kv: &K, conf
     if is_head {
         resp.body_mut().clear();
     }
+    cors.decorate(&mut resp);
     resp.headers_mut().insert("x-request-id", request_id);
     resp.extensions_mut().insert(RouteTemplate(route.map_or("unmatched", |r| r.template)));
     resp

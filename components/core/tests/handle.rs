@@ -125,7 +125,7 @@ fn body_limit() {
 #[test]
 fn auth_guards_writes_and_optionally_reads() {
     let mut h = Harness::new();
-    h.config = Config::from_settings("one, two", "false", "").unwrap();
+    h.config = Config::from_settings("one, two", "false", "", "").unwrap();
     let resp = h.call(Method::POST, "/data", Some("application/json"), "[]");
     problem(&resp, 401, "unauthorized");
     assert_eq!(resp.headers()["www-authenticate"], "Bearer");
@@ -238,4 +238,80 @@ fn openapi_describes_every_route() {
     let cat = &doc["components"]["schemas"]["Cat"];
     assert_eq!(cat["properties"]["age"]["maximum"], 40);
     assert_eq!(cat["additionalProperties"], false);
+}
+
+fn request(method: Method, uri: &str, headers: &[(&str, &str)]) -> Request<Vec<u8>> {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.body(Vec::new()).unwrap()
+}
+
+fn header<'a>(resp: &'a Response, name: &str) -> Option<&'a str> {
+    resp.headers().get(name).map(|v| v.to_str().unwrap())
+}
+
+#[test]
+fn cors_is_off_until_origins_are_configured() {
+    let h = Harness::new();
+    let resp = block_on(handle(request(Method::GET, "/healthz", &[("origin", "https://app.example.com")]), &h.sql, &h.kv, &h.config));
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().keys().all(|k| !k.as_str().starts_with("access-control-")), "{resp:?}");
+    assert!(header(&resp, "vary").is_none());
+    let preflight = [("origin", "https://app.example.com"), ("access-control-request-method", "POST")];
+    let resp = block_on(handle(request(Method::OPTIONS, "/cats", &preflight), &h.sql, &h.kv, &h.config));
+    problem(&resp, 405, "method-not-allowed");
+}
+
+#[test]
+fn cors_answers_preflights_and_marks_answers_for_listed_origins_only() {
+    let mut h = Harness::new();
+    h.config = Config::from_settings("secret", "true", "", "https://app.example.com, http://localhost:8080").unwrap();
+    let call = |method: Method, uri: &str, headers: &[(&str, &str)]| block_on(handle(request(method, uri, headers), &h.sql, &h.kv, &h.config));
+
+    // A preflight needs no token: browsers send none.
+    let resp = call(Method::OPTIONS, "/cats/3f1c9a8e-1b2c-4d5e-8f90-123456789abc", &[
+        ("origin", "https://app.example.com"),
+        ("access-control-request-method", "PATCH"),
+        ("access-control-request-headers", "authorization, content-type, if-match"),
+    ]);
+    assert_eq!(resp.status(), 204);
+    assert_eq!(header(&resp, "access-control-allow-origin"), Some("https://app.example.com"));
+    assert_eq!(header(&resp, "access-control-allow-methods"), Some("GET, HEAD, PUT, PATCH, DELETE"));
+    assert_eq!(header(&resp, "access-control-allow-headers"), Some("Authorization, Content-Type, If-Match, If-None-Match, Prefer, X-Request-Id"));
+    assert_eq!(header(&resp, "access-control-max-age"), Some("600"));
+    assert_eq!(header(&resp, "vary"), Some("Origin"));
+    assert!(resp.body().is_empty() && header(&resp, "content-length").is_none());
+
+    // Every answer to a listed origin, errors included, can be read by its page.
+    let resp = call(Method::GET, "/cats", &[("origin", "http://localhost:8080")]);
+    problem(&resp, 401, "unauthorized");
+    assert_eq!(header(&resp, "access-control-allow-origin"), Some("http://localhost:8080"));
+    assert_eq!(header(&resp, "access-control-expose-headers"), Some("ETag, Location, Link, X-Total-Count, Retry-After, Preference-Applied, X-Request-Id"));
+    assert_eq!(header(&resp, "vary"), Some("Origin"));
+    assert!(header(&resp, "access-control-allow-methods").is_none() && header(&resp, "access-control-allow-credentials").is_none());
+    let resp = call(Method::GET, "/nope", &[("origin", "https://app.example.com")]);
+    problem(&resp, 404, "not-found");
+    assert_eq!(header(&resp, "access-control-allow-origin"), Some("https://app.example.com"));
+
+    // An origin that is not listed gets no CORS header, and its preflight is any OPTIONS.
+    for origin in ["https://evil.example.com", "null", "http://app.example.com"] {
+        let resp = call(Method::GET, "/healthz", &[("origin", origin)]);
+        assert_eq!(resp.status(), 200);
+        assert!(resp.headers().keys().all(|k| !k.as_str().starts_with("access-control-")), "{origin}: {resp:?}");
+        assert_eq!(header(&resp, "vary"), Some("Origin"), "the answer depends on Origin");
+        let resp = call(Method::OPTIONS, "/cats", &[("origin", origin), ("access-control-request-method", "POST")]);
+        problem(&resp, 405, "method-not-allowed");
+        assert!(header(&resp, "access-control-allow-origin").is_none());
+    }
+    // Without Origin (not a browser's cross-origin request): nothing but Vary.
+    let resp = call(Method::GET, "/healthz", &[]);
+    assert!(header(&resp, "access-control-allow-origin").is_none());
+    // OPTIONS without Access-Control-Request-Method is no preflight.
+    problem(&call(Method::OPTIONS, "/cats", &[("origin", "https://app.example.com")]), 405, "method-not-allowed");
+
+    h.config.cors_origins = spincrud_core::cors::CorsOrigins::Any;
+    let resp = block_on(handle(request(Method::GET, "/healthz", &[("origin", "https://any.example.org")]), &h.sql, &h.kv, &h.config));
+    assert_eq!(header(&resp, "access-control-allow-origin"), Some("*"));
 }

@@ -7,7 +7,7 @@
 //! authentication, validation, SQL text and error documents all live in `spincrud-core`.
 //!
 //! What is read from Spin, per request (Spin variables are cheap host calls):
-//! - `api_tokens`, `auth_reads`, `body_limit` → [`spincrud_core::Config`];
+//! - `api_tokens`, `auth_reads`, `body_limit`, `cors_origins` → [`spincrud_core::Config`];
 //! - `database_url`: empty → the SQLite database `default`; `postgres://…` → PostgreSQL;
 //! - the key-value store `default`.
 //!

@@ -20,10 +20,11 @@ pub(crate) fn get(name: &str) -> Result<String, String> {
     }
 }
 
-/// The core's settings: `api_tokens`, `auth_reads`, `body_limit`.
+/// The core's settings: `api_tokens`, `auth_reads`, `body_limit`, `cors_origins`.
 pub(crate) fn config() -> Result<Config, String> {
     let api_tokens = get("api_tokens")?;
     let auth_reads = get("auth_reads")?;
     let body_limit = get("body_limit")?;
-    Config::from_settings(&api_tokens, &auth_reads, &body_limit)
+    let cors_origins = get("cors_origins")?;
+    Config::from_settings(&api_tokens, &auth_reads, &body_limit, &cors_origins)
 }

@@ -13,6 +13,7 @@ mod bulk;
 mod cats;
 mod conditional;
 mod configs;
+mod cors;
 mod csv_import;
 mod data;
 mod faults;
@@ -70,6 +71,7 @@ pub fn all(engine: Engine, stores: Stores) -> Vec<Case> {
         ("bodies", bodies::TESTS),
         ("auth", auth::TESTS),
         ("lists", lists::TESTS),
+        ("cors", cors::TESTS),
         ("cats", cats::TESTS),
         ("passengers", passengers::TESTS),
         ("csv_import", csv_import::TESTS),
