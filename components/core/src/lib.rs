@@ -10,6 +10,7 @@ pub mod conditional;
 pub mod config;
 pub mod cors;
 pub mod data;
+pub mod encoding;
 pub mod openapi;
 pub mod ops;
 pub mod problem;
@@ -52,6 +53,7 @@ pub async fn handle<S: SqlStore, K: KvStore>(req: Request, sql: &S, kv: &K, conf
         Some(route) if cors.is_preflight => cors::preflight(route.methods),
         Some(route) => dispatch(route, &req, sql, kv, config).await.unwrap_or_else(ApiError::into_response),
     };
+    encoding::compress(req.headers(), &mut resp);
     // Every answer states its length, so that every engine frames it alike (Spin would send an
     // answer without one chunked); a HEAD answer states the length its GET would have.
     if !matches!(resp.status(), StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED) {

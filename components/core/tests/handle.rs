@@ -315,3 +315,59 @@ fn cors_answers_preflights_and_marks_answers_for_listed_origins_only() {
     let resp = block_on(handle(request(Method::GET, "/healthz", &[("origin", "https://any.example.org")]), &h.sql, &h.kv, &h.config));
     assert_eq!(header(&resp, "access-control-allow-origin"), Some("*"));
 }
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn long_answers_are_gzipped_when_asked_with_their_length_and_vary() {
+    let h = Harness::new();
+    let call = |method: Method, uri: &str, headers: &[(&str, &str)]| block_on(handle(request(method, uri, headers), &h.sql, &h.kv, &h.config));
+    let plain = call(Method::GET, "/openapi.json", &[]);
+    assert!(plain.body().len() > 10_000);
+    assert!(header(&plain, "content-encoding").is_none());
+    assert_eq!(header(&plain, "vary"), Some("Accept-Encoding"), "a long answer varies by Accept-Encoding");
+    assert_eq!(header(&plain, "content-length"), Some(plain.body().len().to_string().as_str()));
+
+    let gzipped = call(Method::GET, "/openapi.json", &[("accept-encoding", "br;q=1, gzip;q=0.5")]);
+    assert_eq!(header(&gzipped, "content-encoding"), Some("gzip"));
+    assert_eq!(header(&gzipped, "vary"), Some("Accept-Encoding"));
+    assert_eq!(header(&gzipped, "content-length"), Some(gzipped.body().len().to_string().as_str()));
+    assert!(gzipped.body().len() * 4 < plain.body().len(), "{} of {}", gzipped.body().len(), plain.body().len());
+    assert_eq!(gunzip(gzipped.body()), plain.body().to_vec());
+    // HEAD states its GET's length: the compressed one.
+    let head = call(Method::HEAD, "/openapi.json", &[("accept-encoding", "gzip")]);
+    assert!(head.body().is_empty());
+    assert_eq!(header(&head, "content-length"), header(&gzipped, "content-length"));
+    assert_eq!(header(&head, "content-encoding"), Some("gzip"));
+
+    for refused in ["identity", "gzip;q=0", "br"] {
+        let resp = call(Method::GET, "/openapi.json", &[("accept-encoding", refused)]);
+        assert!(header(&resp, "content-encoding").is_none(), "{refused}");
+        assert_eq!(resp.body(), plain.body());
+    }
+    // Short answers go out as they are, whatever is asked.
+    let short = call(Method::GET, "/healthz", &[("accept-encoding", "gzip")]);
+    assert!(header(&short, "content-encoding").is_none() && header(&short, "vary").is_none());
+    assert_eq!(short.body(), br#"{"status":"ok"}"#);
+}
+
+#[test]
+fn a_list_varies_by_prefer_accept_encoding_and_origin_in_one_field() {
+    let mut h = Harness::new();
+    h.config = Config::from_settings("", "", "", "*").unwrap();
+    let ids: Vec<String> = (0..60).map(|i| format!(r#"{{"id":"r{i}","name":"a fairly long name of a meteorite {i}"}}"#)).collect();
+    let load = Request::builder().method(Method::POST).uri("/data").header("content-type", "application/json").body(format!("[{}]", ids.join(",")).into_bytes()).unwrap();
+    assert_eq!(block_on(handle(load, &h.sql, &h.kv, &h.config)).status(), 201);
+    let resp = block_on(handle(request(Method::GET, "/data?limit=50", &[("accept-encoding", "gzip"), ("origin", "https://a.test")]), &h.sql, &h.kv, &h.config));
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "vary"), Some("Accept-Encoding, Origin"));
+    assert_eq!(resp.headers().get_all("vary").iter().count(), 1);
+    assert_eq!(header(&resp, "content-encoding"), Some("gzip"));
+    let page: Json = serde_json::from_slice(&gunzip(resp.body())).unwrap();
+    assert_eq!(page.as_array().unwrap().len(), 50);
+}

@@ -11,6 +11,7 @@ mod auth;
 mod bodies;
 mod bulk;
 mod cats;
+mod compression;
 mod conditional;
 mod configs;
 mod cors;
@@ -72,6 +73,7 @@ pub fn all(engine: Engine, stores: Stores) -> Vec<Case> {
         ("auth", auth::TESTS),
         ("lists", lists::TESTS),
         ("cors", cors::TESTS),
+        ("compression", compression::TESTS),
         ("cats", cats::TESTS),
         ("passengers", passengers::TESTS),
         ("csv_import", csv_import::TESTS),
