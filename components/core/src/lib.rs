@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod clock;
 pub mod conditional;
+pub mod cursor;
 pub mod config;
 pub mod cors;
 pub mod data;

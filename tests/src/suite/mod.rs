@@ -16,6 +16,7 @@ mod conditional;
 mod configs;
 mod cors;
 mod csv_import;
+mod cursors;
 mod data;
 mod faults;
 mod items;
@@ -72,6 +73,7 @@ pub fn all(engine: Engine, stores: Stores) -> Vec<Case> {
         ("bodies", bodies::TESTS),
         ("auth", auth::TESTS),
         ("lists", lists::TESTS),
+        ("cursors", cursors::TESTS),
         ("cors", cors::TESTS),
         ("compression", compression::TESTS),
         ("cats", cats::TESTS),
