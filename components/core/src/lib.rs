@@ -100,6 +100,6 @@ async fn dispatch<S: SqlStore, K: KvStore>(route: &Route, req: &Request, sql: &S
         (Target::Healthz, _) => Ok(ops::healthz()),
         (Target::Readyz, _) => ops::readyz(sql, kv).await,
         (Target::Hello, _) => Ok(ops::hello()),
-        (Target::OpenApi, _) => Ok(openapi::response()),
+        (Target::OpenApi, _) => Ok(openapi::response(config)),
     }
 }
