@@ -89,18 +89,24 @@ fn cursors_continue_on_the_sort_columns_index() {
     assert!(s.sql.ends_with("FROM cats WHERE color = ?2 AND seq > ?1 ORDER BY seq ASC LIMIT ?3"), "{}", s.sql);
     assert_eq!(s.params, [Value::Integer(7), Value::Text("black".into()), Value::Integer(3)]);
 
-    // Descending: the rest of the ties, the lower keys, then the NULLs, merged.
-    let q = after(&CATS, "limit=2&order=name.desc", cat_row(Value::Text("Tom".into()), 7));
+    // Descending: the rest of the ties, the lower keys, then the NULLs of an optional field, merged.
+    let mut row = cat_row(Value::Text("Tom".into()), 7);
+    row[4] = Value::Text("black".into());
+    let q = after(&CATS, "limit=2&order=color.desc", row);
     let s = q.page_statement(&CATS, Dialect::Postgres);
     for part in [
-        "WHERE name = $2::text AND seq > $1::bigint ORDER BY name ASC NULLS FIRST, seq ASC LIMIT $3::bigint",
-        "WHERE name < $2::text ORDER BY name DESC NULLS LAST, seq ASC LIMIT $4::bigint",
-        "WHERE name IS NULL ORDER BY name ASC NULLS FIRST, seq ASC LIMIT $5::bigint",
-        ") AS page ORDER BY name DESC NULLS LAST, seq ASC LIMIT $6::bigint",
+        "WHERE color = $2::text AND seq > $1::bigint ORDER BY color ASC NULLS FIRST, seq ASC LIMIT $3::bigint",
+        "WHERE color < $2::text ORDER BY color DESC NULLS LAST, seq ASC LIMIT $4::bigint",
+        "WHERE color IS NULL ORDER BY color ASC NULLS FIRST, seq ASC LIMIT $5::bigint",
+        ") AS page ORDER BY color DESC NULLS LAST, seq ASC LIMIT $6::bigint",
     ] {
         assert!(s.sql.contains(part), "{part}\nin {}", s.sql);
     }
-    assert_eq!(s.params, [Value::Integer(7), Value::Text("Tom".into()), Value::Integer(3), Value::Integer(3), Value::Integer(3), Value::Integer(3)]);
+    assert_eq!(s.params, [Value::Integer(7), Value::Text("black".into()), Value::Integer(3), Value::Integer(3), Value::Integer(3), Value::Integer(3)]);
+    // A required field has no NULLs to read.
+    let q = after(&CATS, "limit=2&order=name.desc", cat_row(Value::Text("Tom".into()), 7));
+    let s = q.page_statement(&CATS, Dialect::Sqlite);
+    assert!(s.sql.contains("WHERE name < ?2") && !s.sql.contains("IS NULL") && s.sql.matches("UNION ALL").count() == 1, "{}", s.sql);
 
     // Ascending after a NULL: the rest of the NULLs, then every key.
     let q = after(&CATS, "order=breed.asc", cat_row(Value::Text("x".into()), 9));

@@ -36,6 +36,8 @@ struct Order {
     column: &'static str,
     ascending: bool,
     ty: SqlType,
+    /// Whether the column can hold NULL (an optional field): its NULLs are a range of their own.
+    nullable: bool,
 }
 
 impl Order {
@@ -151,14 +153,13 @@ impl ListQuery {
     /// are in creation order, so pages never overlap.
     pub fn page_statement(&self, resource: &Resource, dialect: Dialect) -> Statement {
         let mut p = Params::new(dialect);
-        let rows = self.limit + 1;
         let sql = match &self.after {
             None => {
                 let mut sql = self.branch(resource, &mut p, None, &self.order_by());
                 sql.push_str(&format!(" OFFSET {}", p.push(Value::Integer(self.offset as i64), SqlType::BigInt)));
                 sql
             }
-            Some(after) => self.keyset(resource, &mut p, after, rows),
+            Some(after) => self.keyset(resource, &mut p, after),
         };
         p.statement(sql)
     }
@@ -187,9 +188,11 @@ impl ListQuery {
     /// The rows after `after`, in the list's order. Each part is one range of the sort column's
     /// index `(column, seq)` read in index order, so the page costs O(page) at any depth:
     /// the rest of the last row's ties (`column = key AND seq > s`), the rows beyond its key, and
-    /// for a descending order the NULLs, which come last. Parts that can hold no row are left
-    /// out; more than one are merged by a sort of at most 3 × (limit + 1) rows.
-    fn keyset(&self, resource: &Resource, p: &mut Params, after: &After, rows: u64) -> String {
+    /// for a descending order of an optional field the NULLs, which come last. Parts that can
+    /// hold no row are left out; more than one are merged by a sort of at most 3 × (limit + 1)
+    /// rows. (A row comparison, `(column, seq) > (key, s)`, would be one part for an ascending
+    /// order, but SQLite reads it as `column >= key` and filters the ties one by one.)
+    fn keyset(&self, resource: &Resource, p: &mut Params, after: &After) -> String {
         let Some(order) = self.order else {
             let seq = p.push(Value::Integer(after.seq), SqlType::BigInt);
             return self.branch(resource, p, Some(format!("seq > {seq}")), "seq ASC");
@@ -210,7 +213,7 @@ impl ListQuery {
             parts.push(self.branch(resource, p, Some(format!("{column} = {key} AND seq > {seq}")), &forward));
             let beyond = if order.ascending { ">" } else { "<" };
             parts.push(self.branch(resource, p, Some(format!("{column} {beyond} {key}")), &self.order_by()));
-            if !order.ascending {
+            if !order.ascending && order.nullable {
                 parts.push(self.branch(resource, p, Some(format!("{column} IS NULL")), &forward));
             }
         }
@@ -218,8 +221,8 @@ impl ListQuery {
             return only.clone();
         }
         let union: Vec<String> = parts.iter().enumerate().map(|(i, part)| format!("SELECT * FROM ({part}) AS part{i}")).collect();
-        let limit = p.push(Value::Integer(rows as i64), SqlType::BigInt);
-            format!("SELECT * FROM ({}) AS page ORDER BY {} LIMIT {limit}", union.join(" UNION ALL "), self.order_by())
+        let limit = p.push(Value::Integer((self.limit + 1) as i64), SqlType::BigInt);
+        format!("SELECT * FROM ({}) AS page ORDER BY {} LIMIT {limit}", union.join(" UNION ALL "), self.order_by())
     }
 }
 
@@ -281,12 +284,12 @@ fn parse_order(resource: &'static Resource, raw: &str) -> ApiResult<Order> {
         _ => return Err(bad()),
     };
     match resource.field(name) {
-        Some(f) if f.is_scalar() => Ok(Order { name: f.name, column: f.column, ascending, ty: SqlType::of(f) }),
+        Some(f) if f.is_scalar() => Ok(Order { name: f.name, column: f.column, ascending, ty: SqlType::of(f), nullable: !f.required }),
         Some(_) => Err(bad()),
         None => TIMESTAMPS
             .iter()
             .find(|(n, _)| *n == name)
-            .map(|(name, column)| Order { name, column, ascending, ty: SqlType::Text })
+            .map(|(name, column)| Order { name, column, ascending, ty: SqlType::Text, nullable: false })
             .ok_or_else(bad),
     }
 }
