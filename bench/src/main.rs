@@ -36,6 +36,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 mod at_size;
+mod compression;
 mod tracing_cost;
 
 const HELP: &str = "spincrud-bench: host-runner's native and wasm engines side by side (embedded SQLite, loopback)
@@ -56,6 +57,8 @@ OPTIONS:
                      rows), or `none`
   --no-tracing-cost  skip the comparison of OpenTelemetry off, exporting, and exporting to a
                      dead collector (GET /cats/{id}, each engine; skipped with --only too)
+  --no-compression   skip the comparison of answers with and without gzip (a page of 1,000
+                     passengers and of 20 cats, each engine; skipped with --only too)
   --rows N           rows of the large list (overrides the size's)
   --stores LIST      store sets at size (default embedded,postgres)
   --no-build         use target/release/host-runner as it is
@@ -74,6 +77,7 @@ struct Options {
     binary: Option<PathBuf>,
     at_size: Option<at_size::Sizes>,
     tracing_cost: bool,
+    compression: bool,
 }
 
 fn parse_options() -> Options {
@@ -88,6 +92,7 @@ fn parse_options() -> Options {
         binary: None,
         at_size: Some(at_size::Sizes::ci()),
         tracing_cost: true,
+        compression: true,
     };
     let (mut rows, mut stores, mut at_size_given) = (None, None, false);
     let mut args = std::env::args().skip(1);
@@ -101,6 +106,7 @@ fn parse_options() -> Options {
             "--rounds" => o.rounds = value("--rounds").parse().unwrap_or_else(|_| die("bad --rounds")),
             "--no-build" => o.build = false,
             "--no-tracing-cost" => o.tracing_cost = false,
+            "--no-compression" => o.compression = false,
             "--only" => o.only = Some(value("--only")),
             "--at-size" => {
                 at_size_given = true;
@@ -129,6 +135,7 @@ fn parse_options() -> Options {
     }
     if o.only.is_some() {
         o.tracing_cost = false;
+        o.compression = false;
     }
     if let Some(sizes) = &mut o.at_size {
         if let Some(rows) = rows {
@@ -284,17 +291,26 @@ impl Conn {
     /// One request; returns the status and body. Reconnects once if the server closed the
     /// connection.
     async fn send(&mut self, method: &str, target: &str, json: Option<&str>) -> std::io::Result<(u16, Vec<u8>)> {
-        match self.send_once(method, target, json).await {
+        self.send_with(method, target, json, &[]).await.map(|(status, _, body)| (status, body))
+    }
+
+    /// [`Conn::send`] with more request headers; also returns the answer's headers (names
+    /// lower-cased).
+    async fn send_with(&mut self, method: &str, target: &str, json: Option<&str>, headers: &[(&str, &str)]) -> std::io::Result<Answer> {
+        match self.send_once(method, target, json, headers).await {
             Ok(r) => Ok(r),
             Err(_) => {
                 *self = Conn::connect(self.addr).await?;
-                self.send_once(method, target, json).await
+                self.send_once(method, target, json, headers).await
             }
         }
     }
 
-    async fn send_once(&mut self, method: &str, target: &str, json: Option<&str>) -> std::io::Result<(u16, Vec<u8>)> {
+    async fn send_once(&mut self, method: &str, target: &str, json: Option<&str>, headers: &[(&str, &str)]) -> std::io::Result<Answer> {
         let mut head = format!("{method} {target} HTTP/1.1\r\nhost: {}\r\n", self.addr);
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
         if let Some(body) = json {
             head.push_str(&format!("content-type: application/json\r\ncontent-length: {}\r\n", body.len()));
         }
@@ -310,6 +326,7 @@ impl Conn {
         }
         let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("bad status line"))?;
         let mut length = 0usize;
+        let mut answer_headers = Vec::new();
         loop {
             line.clear();
             if self.stream.read_line(&mut line).await? == 0 {
@@ -323,12 +340,22 @@ impl Conn {
                 if name.eq_ignore_ascii_case("content-length") {
                     length = value.trim().parse().map_err(|_| std::io::Error::other("bad content-length"))?;
                 }
+                answer_headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
             }
         }
         let mut body = vec![0; length];
         self.stream.read_exact(&mut body).await?;
-        Ok((status, body))
+        Ok((status, answer_headers, body))
     }
+}
+
+/// Status, headers (lower-cased names), body.
+type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// The target of an answer's `Link: <…>; rel="next"`.
+fn next_link(headers: &[(String, String)]) -> Option<String> {
+    let link = headers.iter().find(|(n, _)| n == "link").map(|(_, v)| v)?;
+    Some(link.strip_prefix('<')?.split_once('>')?.0.to_owned())
 }
 
 // ---- load ---------------------------------------------------------------------------------------
@@ -341,6 +368,8 @@ enum Scenario {
     Healthz,
     /// `GET` of one target, expecting `200`.
     Fixed(&'static str),
+    /// The same, asking for gzip (`Accept-Encoding: gzip`).
+    Gzip(&'static str),
 }
 
 impl Scenario {
@@ -351,6 +380,7 @@ impl Scenario {
             Scenario::List20 => "list",
             Scenario::Healthz => "health",
             Scenario::Fixed(_) => "fixed",
+            Scenario::Gzip(_) => "gzip",
         }
     }
 
@@ -360,7 +390,7 @@ impl Scenario {
             Scenario::Create => "create an item   POST /cats",
             Scenario::List20 => "list 20 items    GET /cats?limit=20",
             Scenario::Healthz => "health           GET /healthz",
-            Scenario::Fixed(target) => target,
+            Scenario::Fixed(target) | Scenario::Gzip(target) => target,
         }
     }
 }
@@ -409,6 +439,7 @@ async fn run_scenario(addr: SocketAddr, pid: u32, scenario: Scenario, ids: Arc<V
                     Scenario::List20 => (200, conn.send("GET", "/cats?limit=20", None).await),
                     Scenario::Healthz => (200, conn.send("GET", "/healthz", None).await),
                     Scenario::Fixed(target) => (200, conn.send("GET", target, None).await),
+                    Scenario::Gzip(target) => (200, conn.send_with("GET", target, None, &[("accept-encoding", "gzip")]).await.map(|(s, _, b)| (s, b))),
                 };
                 let latency = sent.elapsed();
                 if sent >= start_at {
@@ -672,6 +703,9 @@ fn main() {
     report(&o, &results);
     if o.tracing_cost {
         failed += runtime.block_on(tracing_cost::run(&o, &scratch));
+    }
+    if o.compression {
+        failed += runtime.block_on(compression::run(&o, &scratch));
     }
     if let Some(sizes) = &o.at_size {
         failed += runtime.block_on(at_size::run(&o, sizes, &scratch));
