@@ -149,9 +149,14 @@ fn tag_and_secure(paths: &mut Map<String, Json>, config: &Config) {
             }
             let mut description = Vec::new();
             if op.get("responses").and_then(|r| r.get("200")).and_then(|r| r.get("headers")).is_some_and(|h| h.get("Link").is_some()) {
-                description.push("A page: `limit` items from `offset` (`start` on `/data`), or after the `cursor` of a previous page's \
-                    `Link: rel=\"next\"`, which is the way to walk a large list: it costs one page at any depth. The cursor is opaque; \
-                    take the whole `Link` target as it is.");
+                description.push(if path == "/data" {
+                    "Records from position `start`, or after the `cursor` of a previous page's `Link: rel=\"next\"`, which is the way \
+                     to walk the collection: the next page starts right after the last record shown, even when records before it were \
+                     deleted. The cursor is opaque; take the whole `Link` target as it is."
+                } else {
+                    "A page: `limit` items from `offset`, or after the `cursor` of a previous page's `Link: rel=\"next\"`, which is the \
+                     way to walk a large list: it costs one page at any depth. The cursor is opaque; take the whole `Link` target as it is."
+                });
             }
             if tag != "operations" && method == "get" {
                 description.push("Needs a bearer token only when the server sets `auth_reads` (AUTH_READS=true); its `security` then says so.");
