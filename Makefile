@@ -5,14 +5,14 @@
 #   make test               every test: unit, end to end (embedded and PostgreSQL/Redis) on
 #                           host-runner's two engines and, when a Spin CLI is there (SPIN_BIN,
 #                           or spin on PATH), on Spin; faults, replicas behind nginx, the
-#                           container contract, manifests, OpenAPI fuzzing, the /docs page in
-#                           Chromium
+#                           container contract, manifests, OpenAPI fuzzing, the /docs page and
+#                           CORS from another origin in Chromium
 
 CARGO ?= cargo
 ENGINE ?= native
 
 .PHONY: run run-wasm test deps components docs-ui host-runner test-rust test-k8s check-data \
-        check-core-wasm check-readme schemathesis test-docs-page bench-at-size announce-run
+        check-core-wasm check-readme schemathesis test-docs-page test-cors-page bench-at-size announce-run
 
 # What `make run` builds depends on the engine it serves: the native engine needs no wasm.
 RUN_DEPS := $(if $(filter wasm,$(ENGINE)),components,docs-ui)
@@ -27,7 +27,7 @@ run-wasm:
 announce-run:
 	@ENGINE=$(ENGINE) scripts/announce-build.sh
 
-test: deps components host-runner check-data check-core-wasm test-rust test-k8s schemathesis test-docs-page check-readme
+test: deps components host-runner check-data check-core-wasm test-rust test-k8s schemathesis test-docs-page test-cors-page check-readme
 
 deps:
 	scripts/install-deps.sh
@@ -71,6 +71,11 @@ schemathesis: host-runner
 # The API explorer page (/docs) in headless Chromium, on both engines.
 test-docs-page: host-runner components
 	SPINCRUD_NO_BUILD=1 scripts/test-docs-page.sh
+
+# CORS from a page on another origin, in headless Chromium: native, wasm, and Spin when a Spin
+# CLI is there.
+test-cors-page: host-runner components
+	SPINCRUD_NO_BUILD=1 scripts/test-cors-page.sh
 
 # Every command in the README runs.
 check-readme: host-runner

@@ -132,7 +132,7 @@ curl --fail-with-body -s "http://$addr/healthz" | grep -q '"status":"ok"'
 # Stopped before the benchmark, which wants the machine to itself.
 kill -- "-${pids[-1]}" 2>/dev/null || true
 
-echo "check-readme: the benchmark (engines, tracing cost, replicas behind nginx, at size: about eleven minutes)"
+echo "check-readme: the benchmark (engines, floors, tracing cost, compression, replicas behind nginx, at size: about thirteen minutes)"
 bench=$(block "both store sets. To compare them:")
 [ -n "$bench" ] || { echo "check-readme: no benchmark block found" >&2; exit 1; }
 # It exits non-zero if any request failed; its figures go to CI's log, they are not asserted
@@ -140,5 +140,6 @@ bench=$(block "both store sets. To compare them:")
 bash -euo pipefail -c "$bench" >"$work/bench.out" 2>"$work/bench.err" || { cat "$work/bench.err" "$work/bench.out" >&2; exit 1; }
 grep -q '^targets (issue 4):' "$work/bench.out" || { echo "check-readme: the benchmark printed no targets" >&2; cat "$work/bench.out" >&2; exit 1; }
 grep -q '^replicas behind nginx:' "$work/bench.out" || { echo "check-readme: the benchmark printed no replica figures" >&2; cat "$work/bench.out" >&2; exit 1; }
+grep -q '^compression: ' "$work/bench.out" || { echo "check-readme: the benchmark printed no compression figures" >&2; exit 1; }
 cat "$work/bench.out"
 echo "check-readme: ok"

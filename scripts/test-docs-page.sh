@@ -16,26 +16,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-venv=target/docs-page-venv
-requirements=tests/docs-page/requirements.txt
-
-scripts/install-browser.sh
-
-# --- Python venv with the pinned client ---------------------------------------------------
-if ! command -v python3 >/dev/null 2>&1; then
-    echo "test-docs-page: needs python3 with the venv module (Debian: apt-get install python3-venv)" >&2
-    exit 1
-fi
-stamp=$venv/.requirements.sha256
-want=$(sha256sum "$requirements" | cut -d' ' -f1)
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    echo "test-docs-page: installing $requirements into $venv" >&2
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
-        -r "$requirements" >&2
-    echo "$want" >"$stamp"
-fi
+# The browser, its driver and the pinned client (target/docs-page-venv).
+. scripts/browser-venv.sh
 
 # --- what the engines serve -----------------------------------------------------------------
 if [ "${SPINCRUD_NO_BUILD:-0}" != 1 ]; then

@@ -49,6 +49,9 @@ const LIST_SMALL: &str = "GET /cats?limit=20                (1,000 rows)";
 const LIST_LARGE: &str = "GET /cats?limit=20                (large)";
 const LIST_FILTERED: &str = "GET /cats?color=black&limit=20    (large)";
 const LIST_ORDERED: &str = "GET /cats?order=name.desc&limit=20 (large)";
+const DEEP_CURSOR: &str = "GET /cats?limit=20&cursor=…        (at 90%)";
+const DEEP_ORDERED_CURSOR: &str = "GET /cats?order=name.desc&limit=20&cursor=… (at 90%)";
+const DEEP_OFFSET: &str = "GET /cats?limit=20&offset=…        (at 90%)";
 
 pub async fn run(o: &Options, sizes: &Sizes, scratch: &Path) -> u64 {
     let full = scratch.join("full.json");
@@ -132,6 +135,15 @@ async fn run_group(
             for name in [LIST_LARGE, LIST_FILTERED, LIST_ORDERED] {
                 failed += measure(o, figures, (stores, engine, name), addr, server.pid(), target_of(name)).await;
             }
+            // Pages at 90% of the table: by the cursor of the page before (what following `Link`
+            // does), and by offset for comparison.
+            let depth = sizes.rows * 9 / 10;
+            for (name, order) in [(DEEP_CURSOR, ""), (DEEP_ORDERED_CURSOR, "order=name.desc&")] {
+                let target = cursor_at(addr, order, depth).await;
+                failed += measure(o, figures, (stores, engine, name), addr, server.pid(), target).await;
+            }
+            let offset: &'static str = Box::leak(format!("/cats?limit=20&offset={depth}").into_boxed_str());
+            failed += measure(o, figures, (stores, engine, DEEP_OFFSET), addr, server.pid(), offset).await;
             if stores == "embedded" {
                 let mut runs = Vec::new();
                 for run in 0..3 {
@@ -157,6 +169,18 @@ fn target_of(name: &'static str) -> &'static str {
         LIST_FILTERED => "/cats?color=black&limit=20",
         LIST_ORDERED => "/cats?order=name.desc&limit=20",
         _ => "/cats?limit=20",
+    }
+}
+
+/// The `Link` target of the page that ends at position `depth` (read once, by offset): the page
+/// from `depth` on, by cursor.
+async fn cursor_at(addr: SocketAddr, order: &str, depth: u64) -> &'static str {
+    let mut conn = Conn::connect(addr).await.expect("connect");
+    let target = format!("/cats?{order}limit=20&offset={}", depth - 20);
+    let (status, headers, _) = conn.send_with("GET", &target, None, &[]).await.unwrap_or_else(|e| die(&format!("GET {target}: {e}")));
+    match super::next_link(&headers) {
+        Some(next) if status == 200 && next.contains("cursor=") => Box::leak(next.into_boxed_str()),
+        _ => die(&format!("GET {target} answered {status} without a cursor Link: {headers:?}")),
     }
 }
 
@@ -243,9 +267,9 @@ pub fn store_env(stores: &str, name: &str) -> (Vec<(&'static str, String)>, Opti
 fn report(o: &Options, sizes: &Sizes, figures: &Figures, loads: &[(String, String, u64, Duration)], soaks: &[(String, Vec<(u64, u64)>)]) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "\nspincrud-bench at size: concurrency {}, one run of {} s each; large = {} rows", o.concurrency, o.seconds, sizes.rows);
-    let _ = writeln!(out, "\n{:<10} {:<7} {:<46} {:>9} {:>10} {:>10} {:>7}", "stores", "engine", "scenario", "req/s", "p50", "p99", "failed");
+    let _ = writeln!(out, "\n{:<10} {:<7} {:<54} {:>9} {:>10} {:>10} {:>7}", "stores", "engine", "scenario", "req/s", "p50", "p99", "failed");
     for ((stores, engine, name), s) in figures {
-        let _ = writeln!(out, "{stores:<10} {engine:<7} {name:<46} {:>9.0} {:>10} {:>10} {:>7}", s.rps(), super::ms(s.p50_us), super::ms(s.p99_us), s.errors);
+        let _ = writeln!(out, "{stores:<10} {engine:<7} {name:<54} {:>9.0} {:>10} {:>10} {:>7}", s.rps(), super::ms(s.p50_us), super::ms(s.p99_us), s.errors);
     }
     let _ = writeln!(out);
     for (stores, engine, records, took) in loads {
@@ -257,7 +281,7 @@ fn report(o: &Options, sizes: &Sizes, figures: &Figures, loads: &[(String, Strin
     }
     let mark = |ok: bool| if ok { "met" } else { "NOT met" };
     let rps = |stores: &str, engine: &str, name: &'static str| figures.get(&(stores.to_owned(), engine.to_owned(), name)).map(Stats::rps);
-    let _ = writeln!(out, "\ntargets (issues 10 and 11):");
+    let _ = writeln!(out, "\ntargets (issues 10, 11 and 19):");
     for stores in &sizes.stores {
         for engine in &o.engines {
             if let (Some(small), Some(large)) = (rps(stores, engine, DATA_SMALL), rps(stores, engine, DATA_LARGE)) {
@@ -268,6 +292,12 @@ fn report(o: &Options, sizes: &Sizes, figures: &Figures, loads: &[(String, Strin
             }
             if let (Some(small), Some(large)) = (rps(stores, engine, LIST_SMALL), rps(stores, engine, LIST_LARGE)) {
                 let _ = writeln!(out, "  {stores}/{engine}: list at {} rows within 4x of at 1,000: {:.0} vs {:.0} req/s  {}", sizes.rows, large, small, mark(large * 4.0 >= small));
+            }
+            for (first, deep) in [(LIST_LARGE, DEEP_CURSOR), (LIST_ORDERED, DEEP_ORDERED_CURSOR)] {
+                if let (Some(first_rps), Some(deep_rps)) = (rps(stores, engine, first), rps(stores, engine, deep)) {
+                    let _ = writeln!(out, "  {stores}/{engine}: {} by cursor at {} of {} rows within 2x of the first page: {:.0} vs {:.0} req/s  {}",
+                        if first == LIST_ORDERED { "name.desc page" } else { "page" }, sizes.rows * 9 / 10, sizes.rows, deep_rps, first_rps, mark(deep_rps * 2.0 >= first_rps));
+                }
             }
         }
     }

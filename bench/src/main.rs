@@ -40,6 +40,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 mod at_size;
+mod compression;
 mod floors;
 mod launch;
 mod replicas;
@@ -75,6 +76,8 @@ OPTIONS:
                      connections for the floors' comparison (default 32)
   --no-replicas      skip the throughput through nginx with 1, 2 and 3 replicas on PostgreSQL +
                      Redis (each engine; needs nginx; skipped with --only too)
+  --no-compression   skip the comparison of answers with and without gzip (a page of 1,000
+                     passengers and of 20 cats, each engine; skipped with --only too)
   --rows N           rows of the large list (overrides the size's)
   --stores LIST      store sets at size (default embedded,postgres)
   --no-build         use target/release/host-runner as it is
@@ -96,6 +99,7 @@ struct Options {
     floors: bool,
     floor_concurrency: usize,
     replicas: bool,
+    compression: bool,
 }
 
 fn parse_options() -> Options {
@@ -117,6 +121,7 @@ fn parse_options() -> Options {
         floors: true,
         floor_concurrency: 32,
         replicas: true,
+        compression: true,
     };
     let (mut rows, mut stores, mut at_size_given) = (None, None, false);
     let mut args = std::env::args().skip(1);
@@ -133,6 +138,7 @@ fn parse_options() -> Options {
             "--no-floors" => o.floors = false,
             "--floor-concurrency" => o.floor_concurrency = value("--floor-concurrency").parse().unwrap_or_else(|_| die("bad --floor-concurrency")),
             "--no-replicas" => o.replicas = false,
+            "--no-compression" => o.compression = false,
             "--only" => o.only = Some(value("--only")),
             "--at-size" => {
                 at_size_given = true;
@@ -163,6 +169,7 @@ fn parse_options() -> Options {
         o.tracing_cost = false;
         o.floors = false;
         o.replicas = o.only.as_deref() == Some("replicas");
+        o.compression = false;
     }
     o.floors &= o.engines.iter().any(|e| e != "native");
     if let Some(sizes) = &mut o.at_size {
@@ -234,33 +241,37 @@ impl Conn {
     /// One request; returns the status and body. Reconnects once if the server closed the
     /// connection.
     async fn send(&mut self, method: &str, target: &str, json: Option<&str>) -> std::io::Result<(u16, Vec<u8>)> {
-        match self.send_once(method, target, json).await {
+        self.send_with(method, target, json, &[]).await.map(|(status, _, body)| (status, body))
+    }
+
+    /// [`Conn::send`] with more request headers; also returns the answer's headers (names
+    /// lower-cased).
+    async fn send_with(&mut self, method: &str, target: &str, json: Option<&str>, headers: &[(&str, &str)]) -> std::io::Result<Answer> {
+        self.send_typed(method, target, json.map(|body| ("application/json", body)), headers).await
+    }
+
+    /// One request with a body of any type (`(content type, body)`).
+    async fn send_typed(&mut self, method: &str, target: &str, body: Option<(&str, &str)>, headers: &[(&str, &str)]) -> std::io::Result<Answer> {
+        match self.send_once(method, target, body, headers).await {
             Ok(r) => Ok(r),
             Err(_) => {
                 *self = Conn::connect(self.addr).await?;
-                self.send_once(method, target, json).await
+                self.send_once(method, target, body, headers).await
             }
         }
     }
 
     /// One request with a `text/plain` body.
     async fn send_text(&mut self, method: &str, target: &str, text: &str) -> std::io::Result<(u16, Vec<u8>)> {
-        match self.send_once_typed(method, target, Some(("text/plain", text))).await {
-            Ok(r) => Ok(r),
-            Err(_) => {
-                *self = Conn::connect(self.addr).await?;
-                self.send_once_typed(method, target, Some(("text/plain", text))).await
-            }
-        }
+        self.send_typed(method, target, Some(("text/plain", text)), &[]).await.map(|(status, _, body)| (status, body))
     }
 
-    async fn send_once(&mut self, method: &str, target: &str, json: Option<&str>) -> std::io::Result<(u16, Vec<u8>)> {
-        self.send_once_typed(method, target, json.map(|body| ("application/json", body))).await
-    }
-
-    async fn send_once_typed(&mut self, method: &str, target: &str, body: Option<(&str, &str)>) -> std::io::Result<(u16, Vec<u8>)> {
+    async fn send_once(&mut self, method: &str, target: &str, body: Option<(&str, &str)>, headers: &[(&str, &str)]) -> std::io::Result<Answer> {
         let json = body.map(|(_, b)| b);
         let mut head = format!("{method} {target} HTTP/1.1\r\nhost: {}\r\n", self.addr);
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
         if let Some((kind, body)) = body {
             head.push_str(&format!("content-type: {kind}\r\ncontent-length: {}\r\n", body.len()));
         }
@@ -276,6 +287,7 @@ impl Conn {
         }
         let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("bad status line"))?;
         let mut length = 0usize;
+        let mut answer_headers = Vec::new();
         loop {
             line.clear();
             if self.stream.read_line(&mut line).await? == 0 {
@@ -289,12 +301,22 @@ impl Conn {
                 if name.eq_ignore_ascii_case("content-length") {
                     length = value.trim().parse().map_err(|_| std::io::Error::other("bad content-length"))?;
                 }
+                answer_headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
             }
         }
         let mut body = vec![0; length];
         self.stream.read_exact(&mut body).await?;
-        Ok((status, body))
+        Ok((status, answer_headers, body))
     }
+}
+
+/// Status, headers (lower-cased names), body.
+type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// The target of an answer's `Link: <…>; rel="next"`.
+fn next_link(headers: &[(String, String)]) -> Option<String> {
+    let link = headers.iter().find(|(n, _)| n == "link").map(|(_, v)| v)?;
+    Some(link.strip_prefix('<')?.split_once('>')?.0.to_owned())
 }
 
 // ---- load ---------------------------------------------------------------------------------------
@@ -311,6 +333,8 @@ enum Scenario {
     PostText(&'static str),
     /// `GET` of a target with `{id}` replaced by the run's ids in turn, expecting `200`.
     GetEach(&'static str),
+    /// The same, asking for gzip (`Accept-Encoding: gzip`).
+    Gzip(&'static str),
 }
 
 impl Scenario {
@@ -323,6 +347,7 @@ impl Scenario {
             Scenario::Fixed(_) => "fixed",
             Scenario::PostText(_) => "post",
             Scenario::GetEach(_) => "get-each",
+            Scenario::Gzip(_) => "gzip",
         }
     }
 
@@ -332,7 +357,7 @@ impl Scenario {
             Scenario::Create => "create an item   POST /cats",
             Scenario::List20 => "list 20 items    GET /cats?limit=20",
             Scenario::Healthz => "health           GET /healthz",
-            Scenario::Fixed(target) | Scenario::PostText(target) | Scenario::GetEach(target) => target,
+            Scenario::Fixed(target) | Scenario::Gzip(target) | Scenario::PostText(target) | Scenario::GetEach(target) => target,
         }
     }
 }
@@ -401,6 +426,7 @@ async fn run_scenario(addr: SocketAddr, pid: u32, scenario: Scenario, ids: Arc<V
                     Scenario::Fixed(target) => (200, conn.send("GET", target, None).await),
                     Scenario::PostText(target) => (201, conn.send_text("POST", target, &format!("bench {w}-{n}")).await),
                     Scenario::GetEach(target) => (200, conn.send("GET", &target.replace("{id}", &ids[(n as usize) % ids.len()]), None).await),
+                    Scenario::Gzip(target) => (200, conn.send_with("GET", target, None, &[("accept-encoding", "gzip")]).await.map(|(s, _, b)| (s, b))),
                 };
                 let latency = sent.elapsed();
                 if sent >= start_at {
@@ -702,6 +728,9 @@ fn main() {
     }
     if o.replicas {
         failed += runtime.block_on(replicas::run(&o, &scratch));
+    }
+    if o.compression {
+        failed += runtime.block_on(compression::run(&o, &scratch));
     }
     if let Some(sizes) = &o.at_size {
         failed += runtime.block_on(at_size::run(&o, sizes, &scratch));

@@ -108,6 +108,10 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "BODY_LIMIT", default_value_t = spincrud_core::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    /// Browser origins that may call the API (CORS): comma-separated origins such as
+    /// `https://app.example.com`, or `*` for any; empty: no CORS headers.
+    #[arg(long, env = "CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
     /// Which engine serves requests: `native` (default: the core compiled in, no wasm files
     /// needed) or `wasm` (the components of --manifest; build them first).
     #[arg(long, env = "ENGINE", value_enum, default_value_t = Engine::Native)]

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value as Json};
 
 use crate::conditional::{check_if_match, etag, not_modified};
+use crate::cursor;
 use crate::problem::{ApiError, ApiResult, FieldError};
 use crate::request::{content_type, json_body, link, BodyType, Query};
 use crate::resource::field::NUL_MESSAGE;
@@ -374,20 +375,31 @@ fn normalize(record: &Json, index: usize) -> Result<(String, Map<String, Json>),
     Ok((id, out))
 }
 
-/// `GET /data`: records in dataset order from `start`, at most `limit` of them.
+/// `GET /data`: records in dataset order from position `start`, or after a `cursor`, at most
+/// `limit` of them. The `Link` to the next page carries a cursor: the slot of the page's last
+/// record, so that the next page starts right after it even if records before it were deleted
+/// in between (a position would then skip records).
 pub async fn list<K: KvStore>(kv: &K, req: &Request) -> ApiResult<Response> {
     let query = Query::parse(req)?;
-    if let Some((name, _)) = query.pairs().iter().find(|(k, _)| k != "start" && k != "limit") {
-        return Err(ApiError::BadRequest(format!("Unknown query parameter `{name}`: /data takes start and limit.")));
+    if let Some((name, _)) = query.pairs().iter().find(|(k, _)| !matches!(k.as_str(), "start" | "limit" | cursor::PARAM)) {
+        return Err(ApiError::BadRequest(format!("Unknown query parameter `{name}`: /data takes start, limit and cursor.")));
     }
     let start = query.count("start", 0, None)?;
     let limit = query.count("limit", u64::MAX, None)?;
+    let after = match query.get(cursor::PARAM) {
+        None => None,
+        Some(_) if query.get("start").is_some() => {
+            return Err(ApiError::BadRequest("Give `start` or `cursor`, not both: a cursor says where the page starts.".into()));
+        }
+        Some(text) => Some(cursor_slot(text)?),
+    };
     let meta = Meta::get_or_create(kv).await?;
     let total = meta.total();
-    let from = start.min(total);
-    let want = limit.min(total - from);
-    let records = page(kv, &meta, from, want).await?;
-    let to = from + records.len() as u64;
+    let picked = match after {
+        None => pick_from_position(kv, &meta, start.min(total), limit).await?,
+        Some(slot) => pick_after_slot(kv, &meta, slot, limit).await?,
+    };
+    let records = fetch(kv, &picked.ids).await?;
     let mut body = Vec::with_capacity(records.len() * 160 + 2);
     body.push(b'[');
     for (i, record) in records.iter().enumerate() {
@@ -399,18 +411,31 @@ pub async fn list<K: KvStore>(kv: &K, req: &Request) -> ApiResult<Response> {
     body.push(b']');
     let mut resp = response::bytes(StatusCode::OK, body);
     set_header(&mut resp, header::HeaderName::from_static("x-total-count"), &total.to_string());
-    if query.get("limit").is_some() && limit > 0 && to < total {
-        let next = next_page(query.pairs(), &[("start", to), ("limit", limit)]);
+    if let (Some(_), true, Some((slot, _))) = (query.get("limit"), picked.more && limit > 0, picked.ids.last()) {
+        let cursor = cursor::encode(&json!({ "r": "data", "slot": slot }));
+        let next = next_page(query.pairs(), &["start"], &[("limit", limit.to_string()), (cursor::PARAM, cursor)]);
         set_header(&mut resp, header::LINK, &format!("<{}>; rel=\"next\"", link(req.uri().path(), &next)));
     }
     Ok(resp)
 }
 
-/// The records at positions `from .. from + want`, as JSON.
-async fn page<K: KvStore>(kv: &K, meta: &Meta, from: u64, want: u64) -> ApiResult<Vec<Vec<u8>>> {
-    if want == 0 {
-        return Ok(Vec::new());
+/// The slot a `/data` cursor continues after.
+fn cursor_slot(text: &str) -> ApiResult<u64> {
+    let payload = cursor::decode(text)?;
+    if payload["r"] != "data" {
+        return Err(cursor::invalid("it belongs to another list than /data"));
     }
+    payload["slot"].as_u64().ok_or_else(|| cursor::invalid("it is not one this API handed out"))
+}
+
+/// The ids a page shows, with their slots, and whether live records follow them.
+struct Picked {
+    ids: Vec<(u64, String)>,
+    more: bool,
+}
+
+/// The live records at positions `from ..`, at most `want` (`from` ≤ the total).
+async fn pick_from_position<K: KvStore>(kv: &K, meta: &Meta, from: u64, want: u64) -> ApiResult<Picked> {
     // The chunk that holds position `from`, and how many live records of it come before.
     let mut first = 0;
     let mut before = 0;
@@ -418,33 +443,66 @@ async fn page<K: KvStore>(kv: &K, meta: &Meta, from: u64, want: u64) -> ApiResul
         before += meta.live[first];
         first += 1;
     }
-    // The chunks the page spans, by their live counts.
+    pick(kv, meta, first as u64 * CHUNK, from - before, want).await
+}
+
+/// The live records in slots after `slot`, at most `want`.
+async fn pick_after_slot<K: KvStore>(kv: &K, meta: &Meta, slot: u64, want: u64) -> ApiResult<Picked> {
+    pick(kv, meta, slot.saturating_add(1), 0, want).await
+}
+
+/// Picks `want` live ids from slot `from_slot` on, after skipping `skip` of them. Reads, in one
+/// batch, the chunks from `from_slot`'s on whose live counts cover `skip + want` (the first
+/// chunk's count is not counted when the page starts inside it: it may hold records before
+/// `from_slot`).
+async fn pick<K: KvStore>(kv: &K, meta: &Meta, from_slot: u64, skip: u64, want: u64) -> ApiResult<Picked> {
+    let first = (from_slot / CHUNK) as usize;
+    let partial = from_slot % CHUNK != 0;
+    let needed = skip.saturating_add(want);
     let mut last = first;
-    let mut covered = 0;
-    while last < meta.live.len() && covered < (from - before) + want {
-        covered += meta.live[last];
+    let mut covered = 0u64;
+    while last < meta.live.len() && covered < needed {
+        if !(partial && last == first) {
+            covered += meta.live[last];
+        }
         last += 1;
+    }
+    if want == 0 {
+        // A page of none never carries a `Link`.
+        return Ok(Picked { ids: Vec::new(), more: false });
     }
     let mut chunks = Chunks::default();
     chunks.load(kv, first as u64..last as u64).await?;
-    let mut skip = from - before;
-    let mut picked = Vec::with_capacity(want.min(4096) as usize);
-    'chunks: for ids in chunks.0.values() {
-        for (offset, id) in ids.iter().enumerate() {
+    let mut skip = skip;
+    let mut ids = Vec::with_capacity(want.min(4096) as usize);
+    let mut more = false;
+    'chunks: for (c, chunk) in &chunks.0 {
+        for (offset, id) in chunk.iter().enumerate() {
+            let slot = c * CHUNK + offset as u64;
             let Some(id) = id else { continue };
-            if skip > 0 {
-                skip -= 1;
+            if slot < from_slot {
                 continue;
             }
-            picked.push((id.clone(), offset));
-            if picked.len() as u64 == want {
+            if skip > 0 {
+                skip -= 1;
+            } else if (ids.len() as u64) < want {
+                ids.push((slot, id.clone()));
+            } else {
+                more = true;
                 break 'chunks;
             }
         }
     }
-    let keys: Vec<String> = picked.iter().map(|(id, _)| item_key(id)).collect();
+    // Past the chunks read: any live record at all.
+    more = more || meta.live.iter().skip(last).any(|&n| n > 0);
+    Ok(Picked { ids, more })
+}
+
+/// The records of `picked`, as JSON: one batched read. A record deleted since its chunk was
+/// read is simply gone.
+async fn fetch<K: KvStore>(kv: &K, picked: &[(u64, String)]) -> ApiResult<Vec<Vec<u8>>> {
+    let keys: Vec<String> = picked.iter().map(|(_, id)| item_key(id)).collect();
     let mut records = Vec::with_capacity(keys.len());
-    // A record deleted since its chunk was read is simply gone.
     for bytes in kv.get_many(&keys).await?.into_iter().flatten() {
         records.push(Entry::decode(&bytes)?.record_bytes());
     }

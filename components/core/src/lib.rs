@@ -7,7 +7,10 @@
 pub mod auth;
 pub mod clock;
 pub mod conditional;
+pub mod cursor;
+pub mod cors;
 pub mod data;
+pub mod encoding;
 pub mod openapi;
 pub mod ops;
 pub mod problem;
@@ -43,12 +46,19 @@ pub struct RouteTemplate(pub &'static str);
 pub async fn handle<S: SqlStore, K: KvStore, C: Settings>(req: Request, sql: &S, kv: &K, settings: &C) -> Response {
     let request_id = request::client_request_id(req.headers()).unwrap_or_else(request::new_request_id);
     let route = router::route(req.uri().path());
-    let is_head = req.method() == Method::HEAD;
-    let resp = match &route {
-        None => ApiError::NotFound(format!("There is no route {}.", req.uri().path())).into_response(),
-        Some(route) => dispatch(route, &req, sql, kv, settings).await.unwrap_or_else(ApiError::into_response),
+    let (resp, cors) = match cors::CorsRequest::of(&req, settings) {
+        Err(e) => (e.into_response(), cors::CorsRequest::default()),
+        Ok(cors) => {
+            let resp = match &route {
+                None => ApiError::NotFound(format!("There is no route {}.", req.uri().path())).into_response(),
+                // Before the token check: a browser sends a preflight without credentials.
+                Some(route) if cors.is_preflight => cors::preflight(route.methods),
+                Some(route) => dispatch(route, &req, sql, kv, settings).await.unwrap_or_else(ApiError::into_response),
+            };
+            (resp, cors)
+        }
     };
-    frame(resp, request_id, is_head, route.as_ref())
+    frame(resp, &req, request_id, route.as_ref(), &cors)
 }
 
 /// What a server that is shutting down (host-runner's drain period) answers to `GET` or `HEAD
@@ -57,20 +67,23 @@ pub async fn handle<S: SqlStore, K: KvStore, C: Settings>(req: Request, sql: &S,
 pub fn readyz_while_draining(req: &Request) -> Option<Response> {
     let route = router::route(req.uri().path()).filter(|r| matches!(r.target, Target::Readyz) && r.methods.contains(req.method()))?;
     let request_id = request::client_request_id(req.headers()).unwrap_or_else(request::new_request_id);
-    Some(frame(ops::shutting_down().into_response(), request_id, req.method() == Method::HEAD, Some(&route)))
+    Some(frame(ops::shutting_down().into_response(), req, request_id, Some(&route), &cors::CorsRequest::default()))
 }
 
-/// The headers every answer carries, whoever made it.
-fn frame(mut resp: Response, request_id: HeaderValue, is_head: bool, route: Option<&Route>) -> Response {
+/// What every answer gets, whoever made it: compression when asked for, its length, CORS
+/// headers, the request id.
+fn frame(mut resp: Response, req: &Request, request_id: HeaderValue, route: Option<&Route>, cors: &cors::CorsRequest) -> Response {
+    encoding::compress(req.headers(), &mut resp);
     // Every answer states its length, so that every engine frames it alike (Spin would send an
     // answer without one chunked); a HEAD answer states the length its GET would have.
     if !matches!(resp.status(), StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED) {
         let length = HeaderValue::from(resp.body().len());
         resp.headers_mut().insert(header::CONTENT_LENGTH, length);
     }
-    if is_head {
+    if req.method() == Method::HEAD {
         resp.body_mut().clear();
     }
+    cors.decorate(&mut resp);
     resp.headers_mut().insert("x-request-id", request_id);
     resp.extensions_mut().insert(RouteTemplate(route.map_or("unmatched", |r| r.template)));
     resp
@@ -112,6 +125,11 @@ async fn dispatch<S: SqlStore, K: KvStore, C: Settings>(route: &Route, req: &Req
         (Target::Healthz, _) => Ok(ops::healthz()),
         (Target::Readyz, _) => ops::readyz(sql, kv).await,
         (Target::Hello, _) => Ok(ops::hello()),
-        (Target::OpenApi, _) => Ok(openapi::response()),
+        (Target::OpenApi, _) => {
+            // The document says which operations need a token, as these settings have it.
+            let tokens = !settings.api_tokens().map_err(ApiError::Misconfigured)?.is_empty();
+            let auth_reads = tokens && settings.auth_reads().map_err(ApiError::Misconfigured)?;
+            Ok(openapi::response(openapi::Security { tokens, auth_reads }))
+        }
     }
 }

@@ -49,11 +49,34 @@ const ETAG_PATTERN: &str = "^\"[0-9a-f]{32}\"$";
 const CONDITION_PATTERN: &str =
     "^[ \\t]*(\\*|((W/)?\"[\\x21\\x23-\\x7e\\x80-\\xff]*\")?([ \\t]*,[ \\t]*((W/)?\"[\\x21\\x23-\\x7e\\x80-\\xff]*\")?)*)[ \\t]*$";
 
-pub fn response() -> Response {
-    response::json(StatusCode::OK, &document())
+/// The route groups, one tag each, in the order `/docs` shows them.
+pub const TAGS: [(&str, &str); 6] = [
+    ("cats", "Cats: `/cats`, `/cats/{id}`."),
+    ("passengers", "Titanic passengers (JSON or the titanic.csv layout), and the seed service's routes."),
+    ("configs", "Datacenter configs with nested metadata, and `/search` by metadata."),
+    ("data", "Meteorite-landing records in the key-value store."),
+    ("users", "Users: username and email unique ignoring case."),
+    ("operations", "Liveness, readiness, the greeting and this document: public whatever the settings."),
+];
+
+/// What the server's settings ask of a client, which the document states per operation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Security {
+    /// Tokens are configured: writes need one.
+    pub tokens: bool,
+    /// Reads need one too.
+    pub auth_reads: bool,
 }
 
-pub fn document() -> Json {
+/// `GET /openapi.json`: the document for this server's settings (which operations need a token).
+pub fn response(security: Security) -> Response {
+    response::json(StatusCode::OK, &document(security))
+}
+
+/// The document. It differs between settings only in `security`: an operation lists the bearer
+/// scheme when it takes a token (writes) and requires it when this server does (API tokens set;
+/// reads only with `auth_reads`).
+pub fn document(security: Security) -> Json {
     let mut paths = Map::new();
     for r in ALL {
         let (collection, item) = resource_paths(r);
@@ -63,14 +86,20 @@ pub fn document() -> Json {
     seed_paths(&mut paths);
     data_paths(&mut paths);
     ops_paths(&mut paths);
+    tag_and_secure(&mut paths, security);
+    let tags: Vec<Json> = TAGS.iter().map(|(name, description)| json!({ "name": name, "description": description })).collect();
     json!({
         "openapi": "3.1.0",
         "info": {
             "title": "spincrud",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Cats, Titanic passengers, datacenter configs, meteorite records and users. \
-                Errors are RFC 9457 problem documents. The reference for people is docs/api.md in the repository."
+                Errors are RFC 9457 problem documents. Lists page by `limit` and `offset`, or by the opaque `cursor` of their \
+                `Link: rel=\"next\"`, which costs the same at any depth. Answers of 1 KiB or more are gzip-compressed when \
+                `Accept-Encoding` takes gzip (`Vary: Accept-Encoding`). With `cors_origins` set, pages on the listed origins \
+                may call the API (CORS). The reference for people is docs/api.md in the repository."
         },
+        "tags": tags,
         "paths": paths,
         "components": {
             "schemas": schemas(),
@@ -81,9 +110,69 @@ pub fn document() -> Json {
                 "description": "Echoed in the answer when it is 1 to 200 bytes; otherwise the answer carries a new UUID."
             } },
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer",
-                "description": "Needed for writes when API tokens are configured, and for reads too with auth_reads." } }
+                "description": "A token of `api_tokens` (API_TOKENS). Writes need one when tokens are configured; reads only \
+                    with `auth_reads` (AUTH_READS=true). Each operation's `security` says what this server needs." } }
         }
     })
+}
+
+/// The tag of a path: its route group.
+fn tag_of(path: &str) -> &'static str {
+    match path.trim_start_matches('/').split('/').next().unwrap_or("") {
+        "cats" => "cats",
+        "passengers" | "passengerlist" | "postpassenger" | "getpassenger" | "putpassenger" | "deletepassenger" => "passengers",
+        "configs" | "search" => "configs",
+        "data" => "data",
+        "users" => "users",
+        _ => "operations",
+    }
+}
+
+/// Tags every operation with its group and gives it the `security` this server's settings ask
+/// for: none on the operations routes; on reads, the bearer scheme only with `auth_reads` (and
+/// tokens); on writes, the bearer scheme, optional (`{}`) while no tokens are configured.
+fn tag_and_secure(paths: &mut Map<String, Json>, Security { tokens, auth_reads }: Security) {
+    let bearer = json!({ "bearer": [] });
+    for (path, item) in paths.iter_mut() {
+        let tag = tag_of(path);
+        let Some(operations) = item.as_object_mut() else { continue };
+        for (method, op) in operations.iter_mut() {
+            op["tags"] = json!([tag]);
+            let security = match (tag, method.as_str()) {
+                ("operations", _) => None,
+                (_, "get") if tokens && auth_reads => Some(json!([bearer])),
+                (_, "get") => None,
+                _ if tokens => Some(json!([bearer])),
+                _ => Some(json!([{}, bearer])),
+            };
+            let Some(op) = op.as_object_mut() else { continue };
+            match security {
+                Some(security) => {
+                    op.insert("security".into(), security);
+                }
+                None => {
+                    op.remove("security");
+                }
+            }
+            let mut description = Vec::new();
+            if op.get("responses").and_then(|r| r.get("200")).and_then(|r| r.get("headers")).is_some_and(|h| h.get("Link").is_some()) {
+                description.push(if path == "/data" {
+                    "Records from position `start`, or after the `cursor` of a previous page's `Link: rel=\"next\"`, which is the way \
+                     to walk the collection: the next page starts right after the last record shown, even when records before it were \
+                     deleted. The cursor is opaque; take the whole `Link` target as it is."
+                } else {
+                    "A page: `limit` items from `offset`, or after the `cursor` of a previous page's `Link: rel=\"next\"`, which is the \
+                     way to walk a large list: it costs one page at any depth. The cursor is opaque; take the whole `Link` target as it is."
+                });
+            }
+            if tag != "operations" && method == "get" {
+                description.push("Needs a bearer token only when the server sets `auth_reads` (AUTH_READS=true); its `security` then says so.");
+            }
+            if !description.is_empty() {
+                op.insert("description".into(), json!(description.join(" ")));
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,11 +274,7 @@ fn field_schema(f: &Field, side: Side) -> Json {
             choices.push(Json::Null);
         }
     }
-    s["description"] = json!(match f.kind {
-        // JSON Schema counts `3.0` as an integer; the server does not.
-        Kind::Integer { .. } => format!("{} Written as a plain integer: `3`, not `3.0`.", f.description),
-        _ => f.description.to_string(),
-    });
+    s["description"] = json!(f.description);
     s
 }
 
@@ -467,8 +552,6 @@ struct Op<'a> {
     problems: &'a [u16],
     params: Vec<Json>,
     body: Option<Json>,
-    /// Resource routes take a bearer token when API tokens are configured; operations routes never.
-    auth: bool,
 }
 
 impl Op<'_> {
@@ -482,8 +565,7 @@ impl Op<'_> {
         }
         let mut params = self.params;
         params.push(json!({ "$ref": "#/components/parameters/RequestId" }));
-        let security = if self.auth { json!([{}, { "bearer": [] }]) } else { json!([]) };
-        let mut o = json!({ "operationId": self.id, "summary": self.summary, "parameters": params, "responses": responses, "security": security });
+        let mut o = json!({ "operationId": self.id, "summary": self.summary, "parameters": params, "responses": responses });
         if let Some(body) = self.body {
             o["requestBody"] = body;
         }
@@ -592,10 +674,14 @@ fn list_answer(description: String, items: Json, exact_count_always: bool) -> Js
     let count = json!({ "required": exact_count_always, "schema": { "type": "integer", "minimum": 0 },
         "description": "The number of matches before paging (absent with `Prefer: count=none`)." });
     let link = json!({ "required": false, "schema": { "type": "string", "pattern": "^<[^>]*>; rel=\"next\"$" },
-        "description": "The next page, when more remain." });
+        "description": "The next page, when more remain: this request's path and parameters with `limit` and an opaque `cursor` \
+            (in place of `offset` or `start`), which continues after this page's last item at the cost of one page at any depth. \
+            Follow it as it is: a cursor that was changed, or is used with another `order` or list, is 400." });
     let mut headers = vec![("X-Total-Count", count), ("Link", link)];
     if !exact_count_always {
-        headers.push(("Vary", json!({ "required": true, "schema": { "type": "string", "const": "Prefer" } })));
+        headers.push(("Vary", json!({ "required": true, "schema": { "type": "string", "pattern": "^Prefer(, Accept-Encoding)?(, Origin)?$" },
+            "description": "The answer depends on `Prefer`, and on `Accept-Encoding` when it is long enough to be compressed, and on \
+                `Origin` when CORS is on." })));
         headers.push(("Preference-Applied", json!({ "required": false, "schema": { "type": "string", "enum": ["count=exact", "count=none"] },
             "description": "The count preference applied, when the request stated one." })));
     }
@@ -637,10 +723,10 @@ fn collection_path(r: &'static Resource) -> Json {
     json!({
         "get": Op { id: format!("list{name}s"), summary: format!("List {}.", r.name),
             successes: vec![(200, list_answer(format!("A page of {}.", r.name), schema_ref(&name), false))],
-            problems: LIST, params: list_params(r), body: None, auth: true }.build(),
+            problems: LIST, params: list_params(r), body: None }.build(),
         "post": Op { id: format!("create{name}"), summary: format!("Create a {} (an object), or many in one transaction (an array).", r.singular),
             successes: vec![(201, created_answer(r))], problems: create_problems(r), params: vec![],
-            body: Some(json!({ "required": true, "content": content })), auth: true }.build(),
+            body: Some(json!({ "required": true, "content": content })) }.build(),
     })
 }
 
@@ -699,15 +785,15 @@ fn item_path(r: &'static Resource) -> Json {
     let conditional = |header: &str| vec![key_param(r), condition_param(header)];
     json!({
         "get": Op { id: format!("get{name}"), summary: format!("Get a {}.", r.singular),
-            successes: vec![(200, got), not_modified()], problems: GET, params: conditional("If-None-Match"), body: None, auth: true }.build(),
+            successes: vec![(200, got), not_modified()], problems: GET, params: conditional("If-None-Match"), body: None }.build(),
         "put": Op { id: format!("replace{name}"), summary: format!("Replace a {}.", r.singular),
             successes: vec![(200, item_answer(r, "The replaced item."))], problems: write_problems(r), params: conditional("If-Match"),
-            body: Some(json!({ "required": true, "content": json_content(schema_ref(&replacement)) })), auth: true }.build(),
+            body: Some(json!({ "required": true, "content": json_content(schema_ref(&replacement)) })) }.build(),
         "patch": Op { id: format!("patch{name}"), summary: format!("Apply a JSON Merge Patch to a {}.", r.singular),
             successes: vec![(200, item_answer(r, "The patched item."))], problems: write_problems(r), params: conditional("If-Match"),
-            body: Some(json!({ "required": true, "content": patch_content })), auth: true }.build(),
+            body: Some(json!({ "required": true, "content": patch_content })) }.build(),
         "delete": Op { id: format!("delete{name}"), summary: format!("Delete a {}.", r.singular),
-            successes: vec![no_content("Deleted.")], problems: DELETE, params: conditional("If-Match"), body: None, auth: true }.build(),
+            successes: vec![no_content("Deleted.")], problems: DELETE, params: conditional("If-Match"), body: None }.build(),
     })
 }
 
@@ -834,14 +920,13 @@ fn data_collection_path() -> Json {
             successes: vec![(200, page)], problems: LIST,
             params: vec![query("start", position(Some(0)), "0-based position of the first record."),
                          query("limit", position(None), "Records at most (default: all from `start`).")],
-            body: None, auth: true }.build(),
+            body: None }.build(),
         "post": Op { id: "loadRecords".into(), summary: "Upsert records by id; with no body, load the bundled dataset.".into(),
             successes: vec![(201, loaded)], problems: &[400, 401, 415, 422, 503], params: vec![],
             body: Some(json!({ "required": false, "content": json_content(json!({ "type": "array", "items": record })),
-                "description": "Records to upsert, in dataset order. Without a body, the bundled 1,000 records load." })),
-            auth: true }.build(),
+                "description": "Records to upsert, in dataset order. Without a body, the bundled 1,000 records load." })) }.build(),
         "delete": Op { id: "clearRecords".into(), summary: "Delete every record.".into(),
-            successes: vec![no_content("Every record is gone.")], problems: &[401, 503], params: vec![], body: None, auth: true }.build(),
+            successes: vec![no_content("Every record is gone.")], problems: &[401, 503], params: vec![], body: None }.build(),
     })
 }
 
@@ -852,16 +937,16 @@ fn data_item_path() -> Json {
     got["links"] = links(&["deleteRecord".into()], "id", "$request.path.id", true);
     json!({
         "get": Op { id: "getRecord".into(), summary: "One record.".into(), successes: vec![(200, got), not_modified()],
-            problems: GET, params: vec![id.clone(), condition_param("If-None-Match")], body: None, auth: true }.build(),
+            problems: GET, params: vec![id.clone(), condition_param("If-None-Match")], body: None }.build(),
         "delete": Op { id: "deleteRecord".into(), summary: "Delete one record.".into(), successes: vec![no_content("Deleted.")],
-            problems: DELETE, params: vec![id, condition_param("If-Match")], body: None, auth: true }.build(),
+            problems: DELETE, params: vec![id, condition_param("If-Match")], body: None }.build(),
     })
 }
 
 fn ops_paths(paths: &mut Map<String, Json>) {
     let ok = |schema: Json| (200, json!({ "description": "OK", "headers": answer_headers(&[]), "content": json_content(schema) }));
     let simple = |id: &str, summary: &str, schema: Json, problems: &'static [u16]| {
-        json!({ "get": Op { id: id.into(), summary: summary.into(), successes: vec![ok(schema)], problems, params: vec![], body: None, auth: false }.build() })
+        json!({ "get": Op { id: id.into(), summary: summary.into(), successes: vec![ok(schema)], problems, params: vec![], body: None }.build() })
     };
     let exactly = |properties: Json| {
         let required: Vec<String> = properties.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();

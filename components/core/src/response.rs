@@ -34,3 +34,14 @@ pub fn set_header(resp: &mut Response, name: header::HeaderName, value: &str) {
         resp.headers_mut().insert(name, v);
     }
 }
+
+/// Adds `token` to the answer's `Vary`, kept as one field line (`Vary: Prefer, Origin`) so that
+/// every engine writes it alike.
+pub fn add_vary(resp: &mut Response, token: &str) {
+    let value = match resp.headers().get(header::VARY).and_then(|v| v.to_str().ok()) {
+        Some(current) if current.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)) => return,
+        Some(current) if !current.trim().is_empty() => format!("{current}, {token}"),
+        _ => token.to_string(),
+    };
+    set_header(resp, header::VARY, &value);
+}

@@ -6,6 +6,8 @@
 //! each is an application variable whose every read costs a host call and a hand-over between
 //! threads (Spin's environment provider blocks in place), some 50 µs of CPU apiece.
 
+use crate::cors::CorsOrigins;
+
 /// 1 MiB, the contract's default body limit.
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 
@@ -18,6 +20,9 @@ pub trait Settings {
     fn auth_reads(&self) -> Result<bool, String>;
     /// Largest accepted request body, in bytes.
     fn body_limit(&self) -> Result<usize, String>;
+    /// Which browser origins may call the API (CORS); asked only of requests that carry an
+    /// `Origin`.
+    fn cors_origins(&self) -> Result<&CorsOrigins, String>;
 }
 
 /// Settings every engine reads from its configuration (env vars, flags or Spin variables).
@@ -26,19 +31,26 @@ pub struct Config {
     pub api_tokens: Vec<String>,
     pub auth_reads: bool,
     pub body_limit: usize,
+    pub cors_origins: CorsOrigins,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { api_tokens: Vec::new(), auth_reads: false, body_limit: DEFAULT_BODY_LIMIT }
+        Config { api_tokens: Vec::new(), auth_reads: false, body_limit: DEFAULT_BODY_LIMIT, cors_origins: CorsOrigins::Off }
     }
 }
 
 impl Config {
     /// Reads the settings as every engine spells them: a comma-separated token list,
-    /// `true`/`false`, and a byte count. Empty strings mean the defaults.
-    pub fn from_settings(api_tokens: &str, auth_reads: &str, body_limit: &str) -> Result<Config, String> {
-        Ok(Config { api_tokens: parse_api_tokens(api_tokens), auth_reads: parse_auth_reads(auth_reads)?, body_limit: parse_body_limit(body_limit)? })
+    /// `true`/`false`, a byte count, and a comma-separated list of origins (or `*`). Empty
+    /// strings mean the defaults.
+    pub fn from_settings(api_tokens: &str, auth_reads: &str, body_limit: &str, cors_origins: &str) -> Result<Config, String> {
+        Ok(Config {
+            api_tokens: parse_api_tokens(api_tokens),
+            auth_reads: parse_auth_reads(auth_reads)?,
+            body_limit: parse_body_limit(body_limit)?,
+            cors_origins: CorsOrigins::parse(cors_origins)?,
+        })
     }
 }
 
@@ -53,6 +65,10 @@ impl Settings for Config {
 
     fn body_limit(&self) -> Result<usize, String> {
         Ok(self.body_limit)
+    }
+
+    fn cors_origins(&self) -> Result<&CorsOrigins, String> {
+        Ok(&self.cors_origins)
     }
 }
 

@@ -125,7 +125,7 @@ fn body_limit() {
 #[test]
 fn auth_guards_writes_and_optionally_reads() {
     let mut h = Harness::new();
-    h.config = Config::from_settings("one, two", "false", "").unwrap();
+    h.config = Config::from_settings("one, two", "false", "", "").unwrap();
     let resp = h.call(Method::POST, "/data", Some("application/json"), "[]");
     problem(&resp, 401, "unauthorized");
     assert_eq!(resp.headers()["www-authenticate"], "Bearer");
@@ -151,11 +151,18 @@ fn data_keeps_dataset_order_and_upserts_in_place() {
     h.json(Method::POST, "/data", r#"[{"id":"b","name":"B2"},{"id":"d"}]"#);
     let resp = h.call(Method::GET, "/data?start=1&limit=2", None, "");
     assert_eq!(resp.headers()["x-total-count"], "4");
-    assert_eq!(resp.headers()["link"], "</data?start=3&limit=2>; rel=\"next\"");
     let page: Json = serde_json::from_slice(resp.body()).unwrap();
     assert_eq!(page, json!([{"id": "b", "name": "B2"}, {"id": "c"}]));
+    let link = resp.headers()["link"].to_str().unwrap();
+    let next = link.strip_prefix('<').and_then(|l| l.strip_suffix(">; rel=\"next\"")).unwrap();
+    assert!(next.starts_with("/data?limit=2&cursor="), "{link}");
+    // The cursor continues after `c`, even once records before it are gone.
+    assert_eq!(h.call(Method::DELETE, "/data/a", None, "").status(), 204);
+    let rest = h.call(Method::GET, next, None, "");
+    assert_eq!(serde_json::from_slice::<Json>(rest.body()).unwrap(), json!([{"id": "d"}]));
+    assert!(rest.headers().get("link").is_none(), "nothing after d");
     let (_, all) = h.json(Method::GET, "/data?start=0", "");
-    assert_eq!(all.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect::<Vec<_>>(), ["a", "b", "c", "d"]);
+    assert_eq!(all.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect::<Vec<_>>(), ["b", "c", "d"]);
     let (_, past_end) = h.json(Method::GET, "/data?start=9", "");
     assert_eq!(past_end, json!([]));
 }
@@ -256,4 +263,137 @@ fn readyz_while_draining_is_503_for_readyz_only() {
     for (method, uri) in [(Method::GET, "/healthz"), (Method::GET, "/cats"), (Method::POST, "/readyz"), (Method::GET, "/readyz/x")] {
         assert!(spincrud_core::readyz_while_draining(&req(method.clone(), uri)).is_none(), "{method} {uri}");
     }
+}
+
+fn request(method: Method, uri: &str, headers: &[(&str, &str)]) -> Request<Vec<u8>> {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.body(Vec::new()).unwrap()
+}
+
+fn header<'a>(resp: &'a Response, name: &str) -> Option<&'a str> {
+    resp.headers().get(name).map(|v| v.to_str().unwrap())
+}
+
+#[test]
+fn cors_is_off_until_origins_are_configured() {
+    let h = Harness::new();
+    let resp = block_on(handle(request(Method::GET, "/healthz", &[("origin", "https://app.example.com")]), &h.sql, &h.kv, &h.config));
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().keys().all(|k| !k.as_str().starts_with("access-control-")), "{resp:?}");
+    // Whether an answer carries CORS headers depends on Origin and the settings: it always says so.
+    assert_eq!(header(&resp, "vary"), Some("Origin"));
+    let preflight = [("origin", "https://app.example.com"), ("access-control-request-method", "POST")];
+    let resp = block_on(handle(request(Method::OPTIONS, "/cats", &preflight), &h.sql, &h.kv, &h.config));
+    problem(&resp, 405, "method-not-allowed");
+}
+
+#[test]
+fn cors_answers_preflights_and_marks_answers_for_listed_origins_only() {
+    let mut h = Harness::new();
+    h.config = Config::from_settings("secret", "true", "", "https://app.example.com, http://localhost:8080").unwrap();
+    let call = |method: Method, uri: &str, headers: &[(&str, &str)]| block_on(handle(request(method, uri, headers), &h.sql, &h.kv, &h.config));
+
+    // A preflight needs no token: browsers send none.
+    let resp = call(Method::OPTIONS, "/cats/3f1c9a8e-1b2c-4d5e-8f90-123456789abc", &[
+        ("origin", "https://app.example.com"),
+        ("access-control-request-method", "PATCH"),
+        ("access-control-request-headers", "authorization, content-type, if-match"),
+    ]);
+    assert_eq!(resp.status(), 204);
+    assert_eq!(header(&resp, "access-control-allow-origin"), Some("https://app.example.com"));
+    assert_eq!(header(&resp, "access-control-allow-methods"), Some("GET, HEAD, PUT, PATCH, DELETE"));
+    assert_eq!(header(&resp, "access-control-allow-headers"), Some("Authorization, Content-Type, If-Match, If-None-Match, Prefer, X-Request-Id"));
+    assert_eq!(header(&resp, "access-control-max-age"), Some("600"));
+    assert_eq!(header(&resp, "vary"), Some("Origin"));
+    assert!(resp.body().is_empty() && header(&resp, "content-length").is_none());
+
+    // Every answer to a listed origin, errors included, can be read by its page.
+    let resp = call(Method::GET, "/cats", &[("origin", "http://localhost:8080")]);
+    problem(&resp, 401, "unauthorized");
+    assert_eq!(header(&resp, "access-control-allow-origin"), Some("http://localhost:8080"));
+    assert_eq!(header(&resp, "access-control-expose-headers"), Some("ETag, Location, Link, X-Total-Count, Retry-After, Preference-Applied, X-Request-Id"));
+    assert_eq!(header(&resp, "vary"), Some("Origin"));
+    assert!(header(&resp, "access-control-allow-methods").is_none() && header(&resp, "access-control-allow-credentials").is_none());
+    let resp = call(Method::GET, "/nope", &[("origin", "https://app.example.com")]);
+    problem(&resp, 404, "not-found");
+    assert_eq!(header(&resp, "access-control-allow-origin"), Some("https://app.example.com"));
+
+    // An origin that is not listed gets no CORS header, and its preflight is any OPTIONS.
+    for origin in ["https://evil.example.com", "null", "http://app.example.com"] {
+        let resp = call(Method::GET, "/healthz", &[("origin", origin)]);
+        assert_eq!(resp.status(), 200);
+        assert!(resp.headers().keys().all(|k| !k.as_str().starts_with("access-control-")), "{origin}: {resp:?}");
+        assert_eq!(header(&resp, "vary"), Some("Origin"), "the answer depends on Origin");
+        let resp = call(Method::OPTIONS, "/cats", &[("origin", origin), ("access-control-request-method", "POST")]);
+        problem(&resp, 405, "method-not-allowed");
+        assert!(header(&resp, "access-control-allow-origin").is_none());
+    }
+    // Without Origin (not a browser's cross-origin request): nothing but Vary.
+    let resp = call(Method::GET, "/healthz", &[]);
+    assert!(header(&resp, "access-control-allow-origin").is_none());
+    // OPTIONS without Access-Control-Request-Method is no preflight.
+    problem(&call(Method::OPTIONS, "/cats", &[("origin", "https://app.example.com")]), 405, "method-not-allowed");
+
+    h.config.cors_origins = spincrud_core::cors::CorsOrigins::Any;
+    let resp = block_on(handle(request(Method::GET, "/healthz", &[("origin", "https://any.example.org")]), &h.sql, &h.kv, &h.config));
+    assert_eq!(header(&resp, "access-control-allow-origin"), Some("*"));
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn long_answers_are_gzipped_when_asked_with_their_length_and_vary() {
+    let h = Harness::new();
+    let call = |method: Method, uri: &str, headers: &[(&str, &str)]| block_on(handle(request(method, uri, headers), &h.sql, &h.kv, &h.config));
+    let plain = call(Method::GET, "/openapi.json", &[]);
+    assert!(plain.body().len() > 10_000);
+    assert!(header(&plain, "content-encoding").is_none());
+    assert_eq!(header(&plain, "vary"), Some("Accept-Encoding, Origin"), "a long answer varies by Accept-Encoding");
+    assert_eq!(header(&plain, "content-length"), Some(plain.body().len().to_string().as_str()));
+
+    let gzipped = call(Method::GET, "/openapi.json", &[("accept-encoding", "br;q=1, gzip;q=0.5")]);
+    assert_eq!(header(&gzipped, "content-encoding"), Some("gzip"));
+    assert_eq!(header(&gzipped, "vary"), Some("Accept-Encoding, Origin"));
+    assert_eq!(header(&gzipped, "content-length"), Some(gzipped.body().len().to_string().as_str()));
+    assert!(gzipped.body().len() * 4 < plain.body().len(), "{} of {}", gzipped.body().len(), plain.body().len());
+    assert_eq!(gunzip(gzipped.body()), plain.body().to_vec());
+    // HEAD states its GET's length: the compressed one.
+    let head = call(Method::HEAD, "/openapi.json", &[("accept-encoding", "gzip")]);
+    assert!(head.body().is_empty());
+    assert_eq!(header(&head, "content-length"), header(&gzipped, "content-length"));
+    assert_eq!(header(&head, "content-encoding"), Some("gzip"));
+
+    for refused in ["identity", "gzip;q=0", "br"] {
+        let resp = call(Method::GET, "/openapi.json", &[("accept-encoding", refused)]);
+        assert!(header(&resp, "content-encoding").is_none(), "{refused}");
+        assert_eq!(resp.body(), plain.body());
+    }
+    // Short answers go out as they are, whatever is asked.
+    let short = call(Method::GET, "/healthz", &[("accept-encoding", "gzip")]);
+    assert!(header(&short, "content-encoding").is_none() && header(&short, "vary") == Some("Origin"));
+    assert_eq!(short.body(), br#"{"status":"ok"}"#);
+}
+
+#[test]
+fn a_list_varies_by_prefer_accept_encoding_and_origin_in_one_field() {
+    let mut h = Harness::new();
+    h.config = Config::from_settings("", "", "", "*").unwrap();
+    let ids: Vec<String> = (0..60).map(|i| format!(r#"{{"id":"r{i}","name":"a fairly long name of a meteorite {i}"}}"#)).collect();
+    let load = Request::builder().method(Method::POST).uri("/data").header("content-type", "application/json").body(format!("[{}]", ids.join(",")).into_bytes()).unwrap();
+    assert_eq!(block_on(handle(load, &h.sql, &h.kv, &h.config)).status(), 201);
+    let resp = block_on(handle(request(Method::GET, "/data?limit=50", &[("accept-encoding", "gzip"), ("origin", "https://a.test")]), &h.sql, &h.kv, &h.config));
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "vary"), Some("Accept-Encoding, Origin"));
+    assert_eq!(resp.headers().get_all("vary").iter().count(), 1);
+    assert_eq!(header(&resp, "content-encoding"), Some("gzip"));
+    let page: Json = serde_json::from_slice(&gunzip(resp.body())).unwrap();
+    assert_eq!(page.as_array().unwrap().len(), 50);
 }

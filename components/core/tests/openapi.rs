@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::{json, Value as Json};
-use spincrud_core::openapi::{document, WHITESPACE};
+use spincrud_core::openapi::{document, Security, TAGS, WHITESPACE};
 
 fn resolve<'a>(doc: &'a Json, node: &'a Json) -> &'a Json {
     match node.get("$ref").and_then(Json::as_str) {
@@ -42,11 +42,11 @@ fn trimmed_names_use_rusts_whitespace() {
 
 #[test]
 fn inputs_carry_their_bounds() {
-    let doc = document();
+    let doc = document(Security::default());
     let passenger = schema(&doc, "NewPassenger");
     assert_eq!(passenger["properties"]["sex"]["enum"], json!(["male", "female"]));
     assert_eq!(passenger["properties"]["passengerClass"], json!({ "type": "integer", "format": "int64", "minimum": 1, "maximum": 3,
-        "description": "Ticket class: 1, 2 or 3. Written as a plain integer: `3`, not `3.0`." }));
+        "description": "Ticket class: 1, 2 or 3." }));
     assert_eq!(passenger["properties"]["siblingsOrSpousesAboard"]["maximum"], json!(i64::MAX));
     assert_eq!(passenger["additionalProperties"], json!(false));
     let cat = schema(&doc, "NewCat");
@@ -76,7 +76,7 @@ fn inputs_carry_their_bounds() {
 /// Every string a request body may carry refuses U+0000 (by a pattern) or is one of fixed values.
 #[test]
 fn request_strings_refuse_nul() {
-    let doc = document();
+    let doc = document(Security::default());
     let mut seen = BTreeSet::new();
     for (method, path, op) in operations(&doc) {
         for content in op["requestBody"]["content"].as_object().into_iter().flat_map(|c| c.values()) {
@@ -127,7 +127,7 @@ fn check_strings(doc: &Json, node: &Json, at: &str, seen: &mut BTreeSet<String>)
 /// and each requires one that the others do not have.
 #[test]
 fn created_answers_are_unambiguous() {
-    let doc = document();
+    let doc = document(Security::default());
     for (method, path, op) in operations(&doc).into_iter().filter(|(m, ..)| m == "post") {
         let Some(branches) = op["responses"]["201"]["content"]["application/json"]["schema"]["oneOf"].as_array() else { continue };
         let objects: Vec<&Json> = branches.iter().map(|b| resolve(&doc, b)).filter(|b| b["type"] == "object").collect();
@@ -143,7 +143,7 @@ fn created_answers_are_unambiguous() {
 
 #[test]
 fn answers_carry_their_headers() {
-    let doc = document();
+    let doc = document(Security::default());
     for (method, path, op) in operations(&doc) {
         let label = format!("{} {path}", method.to_uppercase());
         for (status, answer) in op["responses"].as_object().unwrap() {
@@ -170,4 +170,64 @@ fn answers_carry_their_headers() {
     let item = resolve(&doc, &doc["paths"]["/cats/{id}"]["get"]["responses"]["200"]["headers"]["ETag"]);
     assert_eq!(item["required"], json!(true));
     assert!(doc["paths"]["/cats"]["post"]["responses"]["201"]["headers"].get("Location").is_some());
+}
+
+/// Every operation is in its route group's tag, and every tag is listed once, in order.
+#[test]
+fn operations_are_tagged_by_resource() {
+    let doc = document(Security::default());
+    let listed: Vec<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(listed, ["cats", "passengers", "configs", "data", "users", "operations"]);
+    assert_eq!(listed, TAGS.map(|(name, _)| name));
+    let mut used = BTreeSet::new();
+    for (method, path, op) in operations(&doc) {
+        let tags = op["tags"].as_array().unwrap_or_else(|| panic!("{method} {path} has no tags"));
+        assert_eq!(tags.len(), 1, "{method} {path}");
+        let tag = tags[0].as_str().unwrap();
+        used.insert(tag);
+        let expected = match path.split('/').nth(1).unwrap() {
+            "search" => "configs",
+            "passengerlist" | "postpassenger" | "getpassenger" | "putpassenger" | "deletepassenger" => "passengers",
+            "healthz" | "readyz" | "hello" | "openapi.json" => "operations",
+            group => group,
+        };
+        assert_eq!(tag, expected, "{method} {path}");
+    }
+    assert_eq!(used.len(), 6, "every tag has operations");
+}
+
+/// `security` says what the server's settings need: writes take a token (required once tokens are
+/// configured), reads only with `auth_reads`, the operations routes never.
+#[test]
+fn security_follows_the_settings() {
+    let bearer = json!([{ "bearer": [] }]);
+    let optional = json!([{}, { "bearer": [] }]);
+    for (tokens, auth_reads, write, read) in [("", "", Some(&optional), None), ("t1,t2", "false", Some(&bearer), None), ("t1", "true", Some(&bearer), Some(&bearer))] {
+        let doc = document(Security { tokens: !tokens.is_empty(), auth_reads: auth_reads == "true" });
+        for (method, path, op) in operations(&doc) {
+            let public = op["tags"][0] == "operations";
+            let expected = match method.as_str() {
+                _ if public => None,
+                "get" => read,
+                _ => write,
+            };
+            assert_eq!(op.get("security"), expected, "tokens `{tokens}`, auth_reads `{auth_reads}`: {method} {path}");
+            if !public && method == "get" {
+                assert!(op["description"].as_str().unwrap().contains("auth_reads"), "{method} {path} describes auth_reads");
+            }
+        }
+    }
+    assert!(document(Security::default()).get("security").is_none(), "no document-wide requirement");
+}
+
+/// Lists describe their cursor: in the operation and in the `Link` it comes in.
+#[test]
+fn lists_describe_their_cursor() {
+    let doc = document(Security::default());
+    for path in ["/cats", "/passengers", "/configs", "/search", "/users", "/passengerlist", "/data"] {
+        let op = &doc["paths"][path]["get"];
+        assert!(op["description"].as_str().unwrap().contains("`cursor`"), "{path}");
+        let link = &op["responses"]["200"]["headers"]["Link"];
+        assert!(link["description"].as_str().unwrap().contains("opaque `cursor`"), "{path}");
+    }
 }

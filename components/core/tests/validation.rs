@@ -42,6 +42,22 @@ fn cat_optional_fields_have_bounds_and_default_to_null() {
 }
 
 #[test]
+fn integers_are_json_numbers_without_a_fraction() {
+    use spincrud_core::resource::field::json_integer;
+    let read = |text: &str| json_integer(&serde_json::from_str(text).unwrap());
+    for (text, n) in [("3", 3), ("3.0", 3), ("3e0", 3), ("0.3E1", 3), ("300e-2", 3), ("-0.0", 0), ("-7.0", -7), ("1e18", 1_000_000_000_000_000_000),
+                      ("9223372036854775807", i64::MAX), ("-9223372036854775808", i64::MIN), ("-9.223372036854775808e18", i64::MIN)] {
+        assert_eq!(read(text), Some(n), "{text}");
+    }
+    for text in ["3.5", "0.1", "1e-1", "9223372036854775808", "9.223372036854775808e18", "1e19", "-1e19", "\"3\"", "true", "null"] {
+        assert_eq!(read(text), None, "{text}");
+    }
+    let values = CATS.validate(&serde_json::from_str(r#"{"name": "a", "age": 4e1}"#).unwrap(), "", None).unwrap();
+    assert_eq!(values[2], Value::Integer(40));
+    assert_eq!(fields(&CATS, serde_json::from_str(r#"{"name": "a", "age": 4.1e1}"#).unwrap()), ["age"]);
+}
+
+#[test]
 fn integers_beyond_64_bits_name_the_field() {
     let body: serde_json::Value = serde_json::from_str(r#"{"name": "a", "age": 99999999999999999999999}"#).unwrap();
     assert_eq!(fields(&CATS, body), ["age"]);

@@ -8,7 +8,7 @@
 //!
 //! What is read from Spin, per request and only when the request needs it (each costs a host
 //! call):
-//! - the component's variables `api_tokens`, `auth_reads`, `body_limit` (the core's
+//! - the component's variables `api_tokens`, `auth_reads`, `body_limit`, `cors_origins` (the core's
 //!   [`spincrud_core::Settings`]), and `database_url`: empty → the SQLite database `default`,
 //!   `postgres://…` → PostgreSQL;
 //! - the key-value store `default`.

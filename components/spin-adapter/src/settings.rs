@@ -10,6 +10,7 @@
 use std::cell::OnceCell;
 
 use spin_sdk::variables;
+use spincrud_core::cors::CorsOrigins;
 use spincrud_core::settings::{parse_api_tokens, parse_auth_reads, parse_body_limit};
 use spincrud_core::Settings;
 
@@ -19,6 +20,7 @@ pub(crate) struct SpinSettings {
     api_tokens: OnceCell<Result<Vec<String>, String>>,
     auth_reads: OnceCell<Result<bool, String>>,
     body_limit: OnceCell<Result<usize, String>>,
+    cors_origins: OnceCell<Result<CorsOrigins, String>>,
 }
 
 impl Settings for SpinSettings {
@@ -33,6 +35,10 @@ impl Settings for SpinSettings {
 
     fn body_limit(&self) -> Result<usize, String> {
         self.body_limit.get_or_init(|| get("body_limit", false).and_then(|v| parse_body_limit(&v))).clone()
+    }
+
+    fn cors_origins(&self) -> Result<&CorsOrigins, String> {
+        self.cors_origins.get_or_init(|| get("cors_origins", false).and_then(|v| CorsOrigins::parse(&v))).as_ref().map_err(Clone::clone)
     }
 }
 

@@ -59,7 +59,7 @@ impl AppState {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = Config::from_settings(&args.api_tokens, &args.auth_reads, &args.body_limit.to_string()).map_err(anyhow::Error::msg)?;
+    let config = Config::from_settings(&args.api_tokens, &args.auth_reads, &args.body_limit.to_string(), &args.cors_origins).map_err(anyhow::Error::msg)?;
     let metrics = metrics::install()?;
     let settings = args.stores.settings();
     let stores = Arc::new(Stores::open(&settings).await?);
@@ -76,6 +76,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     api_tokens: &args.api_tokens,
                     auth_reads: &args.auth_reads,
                     body_limit: args.body_limit,
+                    cors_origins: &args.cors_origins,
                     migrate: !args.skip_migrations,
                 },
                 stores.clone(),

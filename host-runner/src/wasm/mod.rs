@@ -103,6 +103,7 @@ pub struct ServeSettings<'a> {
     pub api_tokens: &'a str,
     pub auth_reads: &'a str,
     pub body_limit: usize,
+    pub cors_origins: &'a str,
     pub migrate: bool,
 }
 
@@ -126,6 +127,7 @@ impl WasmEngine {
             api_tokens: s.api_tokens.to_owned(),
             auth_reads: s.auth_reads.to_owned(),
             body_limit: s.body_limit.to_string(),
+            cors_origins: s.cors_origins.to_owned(),
         };
         let app_variables = variables::resolve_application(&manifest, &host_settings)?;
         if let (Some(component_url), own) = (app_variables.get("database_url"), s.stores.database_url.as_deref().unwrap_or("")) {

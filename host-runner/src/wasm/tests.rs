@@ -99,7 +99,7 @@ async fn engine(dir: &Path, manifest: &str) -> (WasmEngine, Arc<Stores>) {
         wasm_memory_limit_mb: 16,
         wasm_max_instances: 8,
     };
-    let serve = ServeSettings { wasm: &args, stores: &settings, api_tokens: "", auth_reads: "false", body_limit: 1 << 20, migrate: true };
+    let serve = ServeSettings { wasm: &args, stores: &settings, api_tokens: "", auth_reads: "false", body_limit: 1 << 20, cors_origins: "", migrate: true };
     (WasmEngine::load(serve, stores.clone()).await.unwrap(), stores)
 }
 

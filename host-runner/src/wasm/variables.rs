@@ -4,7 +4,7 @@
 //! 1. `SPIN_VARIABLE_<NAME>` in the environment (Spin's environment provider);
 //! 2. host-runner's own setting of the same meaning (`DATABASE_URL` → `database_url`,
 //!    `API_TOKENS` → `api_tokens`, `AUTH_READS` → `auth_reads`, `BODY_LIMIT` → `body_limit`,
-//!    and `database_host` = the `host:port` of `DATABASE_URL`), so that switching engines is one
+//!    `CORS_ORIGINS` → `cors_origins`, and `database_host` = the `host:port` of `DATABASE_URL`), so that switching engines is one
 //!    variable;
 //! 3. its `default` in spin.toml.
 //!
@@ -85,6 +85,7 @@ pub struct HostSettings {
     pub api_tokens: String,
     pub auth_reads: String,
     pub body_limit: String,
+    pub cors_origins: String,
 }
 
 impl HostSettings {
@@ -94,6 +95,7 @@ impl HostSettings {
             ("api_tokens", self.api_tokens.clone()),
             ("auth_reads", self.auth_reads.clone()),
             ("body_limit", self.body_limit.clone()),
+            ("cors_origins", self.cors_origins.clone()),
         ];
         if let Some(host) = database_host(&self.database_url) {
             vars.push(("database_host", host));
@@ -223,6 +225,7 @@ secret_thing = { required = true }
             api_tokens: "host-token".into(),
             auth_reads: "true".into(),
             body_limit: "10".into(),
+            cors_origins: "https://app.example.com".into(),
         };
         let env = |name: &str| match name {
             "SPIN_VARIABLE_AUTH_READS" => Some("false".to_owned()),

@@ -62,17 +62,22 @@ pub enum ServerKind {
     AuthReads,
     /// `BODY_LIMIT=2048`.
     SmallBody,
+    /// `CORS_ORIGINS` = [`CORS_ORIGINS`], with the tokens of `Auth`.
+    Cors,
 }
 
 pub const TOKENS: [&str; 2] = ["token-one", "token-two"];
 pub const SMALL_BODY_LIMIT: usize = 2048;
+/// The origins the `Cors` server lets call it (as written in its setting).
+pub const CORS_ORIGINS: &str = "https://app.example.com, HTTP://LOCALHOST:8080/";
 
 impl ServerKind {
-    const ALL: [ServerKind; 4] = [
+    const ALL: [ServerKind; 5] = [
         ServerKind::Default,
         ServerKind::Auth,
         ServerKind::AuthReads,
         ServerKind::SmallBody,
+        ServerKind::Cors,
     ];
 
     fn index(self) -> usize {
@@ -85,6 +90,7 @@ impl ServerKind {
             ServerKind::Auth => "auth",
             ServerKind::AuthReads => "auth_reads",
             ServerKind::SmallBody => "small_body",
+            ServerKind::Cors => "cors",
         }
     }
 
@@ -101,6 +107,10 @@ impl ServerKind {
                 o.auth_reads = true;
             }
             ServerKind::SmallBody => o.body_limit = Some(SMALL_BODY_LIMIT),
+            ServerKind::Cors => {
+                o.api_tokens = Some(TOKENS.join(","));
+                o.cors_origins = Some(CORS_ORIGINS.to_string());
+            }
         }
         o
     }
@@ -110,7 +120,7 @@ impl ServerKind {
 pub struct Ctx {
     pub engine: Engine,
     pub stores: Stores,
-    servers: [OnceLock<Result<Server, String>>; 4],
+    servers: [OnceLock<Result<Server, String>>; 5],
     backends: OnceLock<Result<Backends, String>>,
     data_lock: Mutex<()>,
 }

@@ -16,7 +16,8 @@ use super::{spin, supervisor, tempdir, Engine};
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Environment variables the harness sets (or clears) for every server.
-const CONTROLLED_ENV: [&str; 9] = [
+const CONTROLLED_ENV: [&str; 10] = [
+    "CORS_ORIGINS",
     "LISTEN",
     "DATA_DIR",
     "ENGINE",
@@ -52,6 +53,8 @@ pub struct Options {
     pub api_tokens: Option<String>,
     pub auth_reads: bool,
     pub body_limit: Option<usize>,
+    /// `CORS_ORIGINS` (Spin: `cors_origins`).
+    pub cors_origins: Option<String>,
     pub database_url: Option<String>,
     pub redis_url: Option<String>,
     /// More environment variables (deadlines, limits) for this server only.
@@ -72,6 +75,7 @@ impl Default for Options {
             api_tokens: None,
             auth_reads: false,
             body_limit: None,
+            cors_origins: None,
             database_url: None,
             redis_url: None,
             env: Vec::new(),
@@ -115,6 +119,9 @@ fn host_runner_command(o: &Options, dir: &Path) -> Command {
     }
     if let Some(limit) = o.body_limit {
         cmd.env("BODY_LIMIT", limit.to_string());
+    }
+    if let Some(origins) = &o.cors_origins {
+        cmd.env("CORS_ORIGINS", origins);
     }
     if let Some(url) = &o.database_url {
         cmd.env("DATABASE_URL", url);

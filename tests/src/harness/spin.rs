@@ -84,6 +84,9 @@ pub fn command(o: &Options, dir: &Path, port: u16) -> Command {
     if let Some(limit) = o.body_limit {
         cmd.env("SPIN_VARIABLE_BODY_LIMIT", limit.to_string());
     }
+    if let Some(origins) = &o.cors_origins {
+        cmd.env("SPIN_VARIABLE_CORS_ORIGINS", origins);
+    }
     let skip_migrations = o.spin_manifest.is_some() || o.env.iter().any(|(k, v)| k == "SKIP_MIGRATIONS" && v == "true");
     match &o.database_url {
         Some(url) => {

@@ -88,15 +88,37 @@ fn age_bounds_and_integer_rules(ctx: &Ctx) {
         let cat = accepted(api, json!({"name": "Aged", "age": age}));
         assert_eq!(cat["age"], age, "age stored as sent");
     }
+    // JSON numbers mean what they say: `3.0` and `3e0` are the integer 3, and the answer says 3.
+    for (raw, age) in [("3.0", 3), ("3e0", 3), ("0.3e1", 3), ("4e1", 40), ("-0.0", 0), ("30E-1", 3)] {
+        let resp = api.post("/cats").json_text(&format!(r#"{{"name":"Aged","age":{raw}}}"#)).send();
+        resp.expect(201);
+        let cat = resp.json();
+        resp.check(cat["age"] == json!(age) && resp.text().contains(&format!("\"age\":{age},")), &format!("age {raw} is echoed as {age}"));
+        let id = cat["id"].as_str().unwrap();
+        let read = api.get(&format!("/cats/{id}")).send();
+        read.check(read.json()["age"] == json!(age), "and read back as an integer");
+        let patched = api.patch(&format!("/cats/{id}")).json_text(&format!(r#"{{"age":{raw}}}"#)).send();
+        patched.expect(200);
+        patched.check(patched.json()["age"] == json!(age), "a patch takes it too");
+    }
     for age in [
         json!(-1),
         json!(41),
         json!(3.5),
-        json!(3.0),
+        json!(40.5),
         json!("3"),
         json!(true),
     ] {
         rejected(api, json!({"name": "Aged", "age": age}), "age");
+    }
+    for raw in ["4.1e1", "3.01", "-1e0", "1e400"] {
+        let resp = api.post("/cats").json_text(&format!(r#"{{"name":"Aged","age":{raw}}}"#)).send();
+        if raw == "1e400" {
+            // Beyond any double: not a JSON number this server (or most) can read.
+            assert_bad_request(&resp);
+        } else {
+            assert_invalid(&resp, "age");
+        }
     }
     // Integers beyond 64 bits (raw text: they are not representable as i64).
     for big in [

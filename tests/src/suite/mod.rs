@@ -11,9 +11,12 @@ mod auth;
 mod bodies;
 mod bulk;
 mod cats;
+mod compression;
 mod conditional;
 mod configs;
+mod cors;
 mod csv_import;
+mod cursors;
 mod data;
 mod faults;
 mod items;
@@ -70,6 +73,9 @@ pub fn all(engine: Engine, stores: Stores) -> Vec<Case> {
         ("bodies", bodies::TESTS),
         ("auth", auth::TESTS),
         ("lists", lists::TESTS),
+        ("cursors", cursors::TESTS),
+        ("cors", cors::TESTS),
+        ("compression", compression::TESTS),
         ("cats", cats::TESTS),
         ("passengers", passengers::TESTS),
         ("csv_import", csv_import::TESTS),

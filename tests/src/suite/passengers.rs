@@ -37,11 +37,22 @@ fn rejected(api: Api, field: &str, value: Value) {
     assert_invalid(&resp, field);
 }
 
+/// A body whose `field` is `raw`, as written (JSON text, so that `2e0` stays `2e0`).
+fn raw_body(field: &str, raw: &str) -> String {
+    let b = serde_json::to_string(&without(&body(field, Value::Null), field)).unwrap();
+    format!("{},\"{field}\":{raw}}}", &b[..b.len() - 1])
+}
+
 #[track_caller]
 fn rejected_raw(api: Api, field: &str, raw: &str) {
-    let b = serde_json::to_string(&without(&body(field, Value::Null), field)).unwrap();
-    let text = format!("{},\"{field}\":{raw}}}", &b[..b.len() - 1]);
-    assert_invalid(&api.post("/passengers").json_text(&text).send(), field);
+    assert_invalid(&api.post("/passengers").json_text(&raw_body(field, raw)).send(), field);
+}
+
+#[track_caller]
+fn accepted_raw(api: Api, field: &str, raw: &str) -> Value {
+    let resp = api.post("/passengers").json_text(&raw_body(field, raw)).send();
+    resp.expect(201);
+    resp.json()
 }
 
 #[track_caller]
@@ -101,17 +112,21 @@ fn passenger_class_is_1_2_or_3(ctx: &Ctx) {
     for c in 1..=3 {
         accepted(api, "passengerClass", json!(c));
     }
+    // A JSON number without a fraction is that integer, however it is written.
+    for raw in ["2.0", "2e0", "0.2e1", "20e-1"] {
+        assert_eq!(accepted_raw(api, "passengerClass", raw)["passengerClass"], json!(2), "passengerClass {raw} is 2");
+    }
     for v in [
         json!(0),
         json!(4),
         json!(-1),
-        json!(2.0),
         json!(1.5),
         json!("1"),
     ] {
         rejected(api, "passengerClass", v);
     }
     rejected_raw(api, "passengerClass", "9223372036854775808");
+    rejected_raw(api, "passengerClass", "3.5e0");
     missing(api, "passengerClass");
 }
 
@@ -188,11 +203,18 @@ fn counts_are_non_negative_64_bit_integers(ctx: &Ctx) {
         accepted(api, field, json!(0));
         accepted(api, field, json!(8));
         accepted(api, field, json!(i64::MAX));
-        for v in [json!(-1), json!(1.5), json!(2.0), json!("1")] {
+        // Written with a fraction or an exponent, a whole number is that integer.
+        for (raw, n) in [("2.0", 2), ("1e18", 1_000_000_000_000_000_000_i64), ("-0.0", 0)] {
+            assert_eq!(accepted_raw(api, field, raw)[field], json!(n), "{field} {raw}");
+        }
+        for v in [json!(-1), json!(1.5), json!("1")] {
             rejected(api, field, v);
         }
         rejected_raw(api, field, "9223372036854775808");
         rejected_raw(api, field, "18446744073709551616");
+        // 2^63 as a double, one beyond the largest 64-bit integer.
+        rejected_raw(api, field, "9.223372036854775808e18");
+        rejected_raw(api, field, "-1e0");
         missing(api, field);
     }
 }

@@ -25,7 +25,7 @@ const API_COMPONENTS: [&str; 6] = ["cats", "passengers", "configs", "data", "use
 const SQL_COMPONENTS: [&str; 5] = ["cats", "passengers", "configs", "users", "ops"];
 const KV_COMPONENTS: [&str; 2] = ["data", "ops"];
 /// What every component reads with `spin_sdk::variables::get`.
-const COMPONENT_VARIABLES: [&str; 4] = ["database_url", "api_tokens", "auth_reads", "body_limit"];
+const COMPONENT_VARIABLES: [&str; 5] = ["database_url", "api_tokens", "auth_reads", "body_limit", "cors_origins"];
 const MAX_BYTES: u64 = 1024 * 1024;
 
 /// The contract's routes, which docs/api.md (read as well) must keep listing.
@@ -115,6 +115,7 @@ fn manifest_declares_components_grants_and_variables() {
         "api_tokens",
         "auth_reads",
         "body_limit",
+        "cors_origins",
         "database_host",
     ] {
         assert!(m.variables.contains_key(name), "[variables] lacks `{name}`");

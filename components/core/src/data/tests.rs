@@ -24,6 +24,24 @@ fn page_of(kv: &MemoryKv, start: u64, limit: u64) -> (u64, Vec<String>) {
     (total, items.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect())
 }
 
+/// The ids of every page from the start, following each `Link` (a cursor) until there is none.
+fn walk(kv: &MemoryKv, limit: u64) -> Vec<String> {
+    let mut target = format!("/data?limit={limit}");
+    let mut ids = Vec::new();
+    loop {
+        let req = http::Request::get(&target).body(Vec::new()).unwrap();
+        let resp = block_on(list(kv, &req)).unwrap();
+        let items: Vec<Json> = serde_json::from_slice(resp.body()).unwrap();
+        assert!(items.len() as u64 <= limit);
+        ids.extend(items.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+        let Some(link) = resp.headers().get("link") else { return ids };
+        let link = link.to_str().unwrap();
+        assert!(!items.is_empty(), "a Link after an empty page: {link}");
+        target = link.strip_prefix('<').and_then(|l| l.split_once('>')).unwrap().0.to_owned();
+        assert!(target.contains("cursor=") && !target.contains("start="), "{target}");
+    }
+}
+
 fn remove(kv: &MemoryKv, id: &str) {
     let req = http::Request::delete(format!("/data/{id}")).body(Vec::new()).unwrap();
     block_on(delete(kv, id, &req)).unwrap();
@@ -38,6 +56,9 @@ fn check(kv: &MemoryKv, model: &[String]) {
         let from = (start as usize).min(model.len());
         let to = (from + limit as usize).min(model.len());
         assert_eq!(ids, model[from..to], "start={start} limit={limit}");
+    }
+    for limit in [1, 7, CHUNK, 1000] {
+        assert_eq!(walk(kv, limit), model, "every page by cursor, limit={limit}");
     }
 }
 
@@ -86,6 +107,47 @@ fn a_page_costs_the_same_store_calls_at_any_size() {
     };
     assert_eq!(calls(&small, 250), calls(&large, 10_000));
     assert!(calls(&large, 10_000) <= 3, "{} store calls", calls(&large, 10_000));
+    // The same by cursor, deep in the large set.
+    let by_cursor = |kv: &CountingKv| {
+        let req = http::Request::get("/data?start=10000&limit=20").body(Vec::new()).unwrap();
+        let resp = block_on(list(kv, &req)).unwrap();
+        let link = resp.headers()["link"].to_str().unwrap().to_owned();
+        let next = link.strip_prefix('<').and_then(|l| l.split_once('>')).unwrap().0.to_owned();
+        let before = kv.calls();
+        block_on(list(kv, &http::Request::get(&next).body(Vec::new()).unwrap())).unwrap();
+        kv.calls() - before
+    };
+    assert!(by_cursor(&large) <= 3, "{} store calls", by_cursor(&large));
+}
+
+#[test]
+fn a_cursor_continues_after_its_record_through_deletes_before_and_after() {
+    let kv = MemoryKv::default();
+    let model: Vec<String> = (0..600).map(|i| format!("r{i}")).collect();
+    load_ids(&kv, &model, "x");
+    let req = http::Request::get("/data?start=290&limit=10").body(Vec::new()).unwrap();
+    let resp = block_on(list(&kv, &req)).unwrap();
+    let next = resp.headers()["link"].to_str().unwrap().strip_prefix('<').unwrap().split_once('>').unwrap().0.to_owned();
+    // Records before the cursor, the one it names and a whole chunk after it go away.
+    for i in (0..300).step_by(3).chain(512..600) {
+        remove(&kv, &format!("r{i}"));
+    }
+    remove(&kv, "r299");
+    let resp = block_on(list(&kv, &http::Request::get(&next).body(Vec::new()).unwrap())).unwrap();
+    let items: Vec<Json> = serde_json::from_slice(resp.body()).unwrap();
+    let ids: Vec<&str> = items.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, (300..310).map(|i| format!("r{i}")).collect::<Vec<_>>());
+    // A cursor past the last record: an empty page, no Link.
+    let last = cursor::encode(&json!({"r": "data", "slot": 100_000}));
+    let resp = block_on(list(&kv, &http::Request::get(format!("/data?limit=5&cursor={last}")).body(Vec::new()).unwrap())).unwrap();
+    assert_eq!(resp.body(), b"[]");
+    assert!(resp.headers().get("link").is_none());
+    // With `start`, or a list's cursor, or a made-up one: 400.
+    let cats = cursor::encode(&json!({"r": "cats", "o": null, "k": null, "s": 3}));
+    for bad in [format!("{next}&start=3"), format!("/data?cursor={cats}"), "/data?cursor=abc".to_owned()] {
+        let err = block_on(list(&kv, &http::Request::get(&bad).body(Vec::new()).unwrap())).unwrap_err();
+        assert!(matches!(err, ApiError::BadRequest(_)), "{bad}");
+    }
 }
 
 #[test]

@@ -109,7 +109,7 @@ impl Field {
                 Ok(Value::Text(s.to_string()))
             }
             // Fractions and numbers beyond 64 bits fail the range rule like any other number.
-            Kind::Integer { min, max } => match value.as_i64() {
+            Kind::Integer { min, max } => match json_integer(value) {
                 Some(n) if (min..=max).contains(&n) => Ok(Value::Integer(n)),
                 _ if value.is_number() => Err(integer_range(min, max)),
                 _ => Err("must be an integer".into()),
@@ -173,6 +173,25 @@ impl Field {
     pub fn is_scalar(&self) -> bool {
         !matches!(self.kind, Kind::Object)
     }
+}
+
+/// The integer a JSON number means, if it has no fraction and fits 64 bits: `3`, and also `3.0`
+/// and `3e0`, which JSON (and JSON Schema's `integer`) count as the same number. A number
+/// written with a fraction or an exponent is read as an IEEE 754 double, as JSON parsers do
+/// (RFC 8259 §6): beyond 2^53 only plain integers are exact.
+pub fn json_integer(value: &Json) -> Option<i64> {
+    let Json::Number(n) = value else { return None };
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    // `as_u64` holds a plain integer beyond i64::MAX: out of range, not a float to round.
+    if n.is_u64() {
+        return None;
+    }
+    let f = n.as_f64()?;
+    // Every double in [-2^63, 2^63) without a fraction is exactly an i64.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    (f.fract() == 0.0 && (-TWO_63..TWO_63).contains(&f)).then_some(f as i64)
 }
 
 fn integer_range(min: i64, max: i64) -> String {

@@ -22,14 +22,15 @@ const WRITE_ATTEMPTS: usize = 64;
 /// `GET /<resource>` (also `/search` and `/passengerlist`, whose `path` the `Link` keeps).
 ///
 /// `X-Total-Count` is exact, and cheap without filters (a kept count). A client paging a large
-/// filtered set can ask for none with `Prefer: count=none`: the page then comes with one row of
-/// look-ahead, which tells whether a `Link` to the next page is due (see [`CountPreference`]).
+/// filtered set can ask for none with `Prefer: count=none` (see [`CountPreference`]). The page
+/// is read with one row of look-ahead, which tells whether a `Link` to the next page is due;
+/// that `Link` carries a cursor, so that following it costs O(page) at any depth.
 pub async fn list<S: SqlStore>(sql: &S, r: &'static Resource, req: &Request) -> ApiResult<Response> {
     let query = Query::parse(req)?;
     let list = ListQuery::parse(r, &query)?;
     let preference = CountPreference::of(req);
-    let (items, total, more) = if list.matches_nothing() {
-        (Vec::new(), (preference != Some(CountPreference::None)).then_some(0), false)
+    let (items, total, next) = if list.matches_nothing() {
+        (Vec::new(), (preference != Some(CountPreference::None)).then_some(0), None)
     } else {
         let total = match preference {
             Some(CountPreference::None) => None,
@@ -41,17 +42,13 @@ pub async fn list<S: SqlStore>(sql: &S, r: &'static Resource, req: &Request) -> 
                 }
             }
         };
-        let lookahead = u64::from(total.is_none() && list.limit > 0);
-        let page = list.page_statement_with(r, sql.dialect(), lookahead);
+        let page = list.page_statement(r, sql.dialect());
         let mut rows = sql.query(&page.sql, &page.params).await?;
-        let more = match total {
-            Some(total) => list.limit > 0 && list.offset.saturating_add(rows.len() as u64) < total,
-            None => rows.len() as u64 > list.limit,
-        };
+        let more = list.limit > 0 && rows.len() as u64 > list.limit;
         rows.truncate(list.limit as usize);
-        (rows.iter().map(|row| r.item_from_row(row).body).collect(), total, more)
+        let next = if more { rows.last().map(|last| list.cursor_after(r, last)) } else { None };
+        (rows.iter().map(|row| r.item_from_row(row).body).collect(), total, next)
     };
-    let shown = list.offset.saturating_add(items.len() as u64);
     let mut resp = response::json(StatusCode::OK, &Json::Array(items));
     if let Some(total) = total {
         set_header(&mut resp, header::HeaderName::from_static("x-total-count"), &total.to_string());
@@ -60,8 +57,8 @@ pub async fn list<S: SqlStore>(sql: &S, r: &'static Resource, req: &Request) -> 
         set_header(&mut resp, header::HeaderName::from_static("preference-applied"), applied.as_str());
     }
     set_header(&mut resp, header::VARY, "Prefer");
-    if more {
-        let next = next_page(query.pairs(), &[("limit", list.limit), ("offset", shown)]);
+    if let Some(cursor) = next {
+        let next = next_page(query.pairs(), &["offset"], &[("limit", list.limit.to_string()), (crate::cursor::PARAM, cursor)]);
         set_header(&mut resp, header::LINK, &format!("<{}>; rel=\"next\"", link(req.uri().path(), &next)));
     }
     Ok(resp)
@@ -105,10 +102,12 @@ impl CountPreference {
     }
 }
 
-/// The query of the next page: the request's parameters with the paging ones set.
-pub fn next_page(pairs: &[(String, String)], paging: &[(&str, u64)]) -> Vec<(String, String)> {
-    let mut next: Vec<(String, String)> = pairs.iter().filter(|(k, _)| !paging.iter().any(|(p, _)| p == k)).cloned().collect();
-    next.extend(paging.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+/// The query of the next page: the request's parameters without `dropped` and the paging ones,
+/// then the paging ones as set.
+pub fn next_page(pairs: &[(String, String)], dropped: &[&str], paging: &[(&str, String)]) -> Vec<(String, String)> {
+    let mut next: Vec<(String, String)> =
+        pairs.iter().filter(|(k, _)| !dropped.contains(&k.as_str()) && !paging.iter().any(|(p, _)| p == k)).cloned().collect();
+    next.extend(paging.iter().map(|(k, v)| (k.to_string(), v.clone())));
     next
 }
 

@@ -12,7 +12,7 @@ pub struct Params {
 }
 
 /// The SQL type of a placeholder, for PostgreSQL's casts.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SqlType {
     Text,
     BigInt,
@@ -52,6 +52,10 @@ impl Params {
                 format!("${n}::{cast}")
             }
         }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     pub fn statement(self, sql: String) -> Statement {
