@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
 # "<overlay>+<component>": the overlay with an optional component of k8s/components (the
 # policy checks run on those renders too).
-OVERLAYS = ("spinkube", "host-runner", "spinkube+tracing", "host-runner+tracing", "spinkube+spinkube-drain")
+OVERLAYS = ("spinkube", "host-runner", "spinkube+tracing", "host-runner+tracing", "spinkube+spinkube-drain", "host-runner+monitoring")
 # Kinds without a namespace (kustomize leaves them out of `namespace:` only when it knows them).
 CLUSTER_SCOPED = {"Namespace", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"}
 NAMESPACE = "spincrud"

@@ -17,6 +17,7 @@ mod configs;
 mod cors;
 mod csv_import;
 mod cursors;
+mod dashboard;
 mod data;
 mod faults;
 mod items;
@@ -64,7 +65,7 @@ pub fn all(engine: Engine, stores: Stores) -> Vec<Case> {
     // What only host-runner's own server has (metrics, traces it makes, deadlines), and what
     // Spin answers in its place.
     let engine_specific: &[(&str, Plain)] = match engine {
-        Engine::Native | Engine::Wasm => &[("ops", ops::HOST_RUNNER_TESTS), ("faults", faults::SERVER_TESTS), ("telemetry", telemetry::TESTS)],
+        Engine::Native | Engine::Wasm => &[("ops", ops::HOST_RUNNER_TESTS), ("ops", dashboard::TESTS), ("faults", faults::SERVER_TESTS), ("telemetry", telemetry::TESTS)],
         Engine::Spin => &[("ops", ops::SPIN_TESTS)],
     };
     let plain: &[(&str, Plain)] = &[
