@@ -64,6 +64,10 @@ profile=(
     --config 'profile.release.codegen-units=1'
     --config 'profile.release.strip=true'
     --config 'profile.release.panic="abort"'
+    # A 256 KiB stack instead of wasm-ld's 1 MiB: the stack is part of the memory an instance
+    # starts with, which Spin's pooling allocator (2 MiB kept resident) zeroes after every
+    # request. serde_json's nesting limit (128) bounds the deepest recursion.
+    --config "target.$TARGET.rustflags=[\"-Clink-arg=-zstack-size=262144\"]"
 )
 
 have_rustup_target() {

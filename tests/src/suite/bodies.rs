@@ -12,6 +12,7 @@ pub const TESTS: super::Plain = tests![
     empty_json_body_is_400,
     non_utf8_body_is_400,
     deeply_nested_json_is_4xx_and_harmless,
+    the_deepest_json_allowed_round_trips,
     default_limit_is_one_mebibyte,
     configured_limit_applies_to_every_write,
     chunked_bodies_are_limited_too,
@@ -176,6 +177,30 @@ fn non_utf8_body_is_400(ctx: &Ctx) {
             .body(b"\xff\xfe{}".to_vec())
             .send(),
     );
+}
+
+/// JSON nested as deep as the parser allows (128 levels, the whole document counted) is stored,
+/// read, patched and searched: the components' stack (256 KiB, scripts/build-components.sh) holds
+/// the deepest recursion of parsing, validating, merging and writing it.
+fn the_deepest_json_allowed_round_trips(ctx: &Ctx) {
+    let api = ctx.api();
+    let depth = 125;
+    let deep = (0..depth).fold("1".to_owned(), |inner, _| format!(r#"{{"a":{inner}}}"#));
+    let array = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let name = tag("deepest");
+    let body = format!(r#"{{"dcname":"{name}","metadata":{{"limits":{{"cpu":{{"enabled":true}}}},"monitoring":{{"enabled":true}},"deep":{deep},"array":{array}}}}}"#);
+    let created = api.post("/configs").json_text(&body).send();
+    created.expect(201);
+    let item = format!("/configs/{name}");
+    let read = api.get(&item).send();
+    read.expect(200);
+    read.check(read.text().contains(&deep) && read.text().contains(&array), "the nested values come back as sent");
+    let patched = api.patch(&item).content_type("application/merge-patch+json").body(format!(r#"{{"metadata":{{"deep":{deep},"more":{array}}}}}"#).into_bytes()).send();
+    patched.expect(200);
+    patched.check(patched.text().contains(&format!(r#""more":{array}"#)), "the patch merged the nested value");
+    let found = api.get("/search?metadata.monitoring.enabled=true&limit=1000").send();
+    found.expect(200);
+    found.check(found.text().contains(&name), "search reads it back");
 }
 
 fn deeply_nested_json_is_4xx_and_harmless(ctx: &Ctx) {
