@@ -679,9 +679,9 @@ fn list_answer(description: String, items: Json, exact_count_always: bool) -> Js
             Follow it as it is: a cursor that was changed, or is used with another `order` or list, is 400." });
     let mut headers = vec![("X-Total-Count", count), ("Link", link)];
     if !exact_count_always {
-        headers.push(("Vary", json!({ "required": true, "schema": { "type": "string", "pattern": "^Prefer(, Accept-Encoding)?(, Origin)?$" },
-            "description": "The answer depends on `Prefer`, and on `Accept-Encoding` when it is long enough to be compressed, and on \
-                `Origin` when CORS is on." })));
+        headers.push(("Vary", json!({ "required": true, "schema": { "type": "string", "pattern": "^Prefer(, Accept-Encoding)?, Origin$" },
+            "description": "The answer depends on `Prefer`, on `Accept-Encoding` when it is long enough to be compressed, and on \
+                `Origin` (which decides the CORS headers)." })));
         headers.push(("Preference-Applied", json!({ "required": false, "schema": { "type": "string", "enum": ["count=exact", "count=none"] },
             "description": "The count preference applied, when the request stated one." })));
     }
