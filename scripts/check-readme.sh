@@ -132,7 +132,7 @@ curl --fail-with-body -s "http://$addr/healthz" | grep -q '"status":"ok"'
 # Stopped before the benchmark, which wants the machine to itself.
 kill -- "-${pids[-1]}" 2>/dev/null || true
 
-echo "check-readme: the benchmark (engines, floors, tracing cost, compression, replicas behind nginx, at size: about thirteen minutes)"
+echo "check-readme: the benchmark (engines, floors, tracing cost, compression, replicas behind nginx, at size: about twenty minutes with Spin, twelve without)"
 bench=$(block "both store sets. To compare them:")
 [ -n "$bench" ] || { echo "check-readme: no benchmark block found" >&2; exit 1; }
 # It exits non-zero if any request failed; its figures go to CI's log, they are not asserted

@@ -56,7 +56,7 @@ OPTIONS:
   --concurrency N    connections per scenario (default 16)
   --seconds S        measured time per scenario and round (default 3; plus 1 s of warm-up)
   --rounds N         rounds per scenario, alternating the engines; the median round is shown
-                     (default 3)
+                     (default 2: the default run, engines, floors and all, stays within CI's time)
   --engines LIST     comma-separated engines: native, wasm, spin (default: all three when a Spin
                      CLI is there, SPIN_BIN or spin on PATH; else native,wasm). With spin, the
                      engine comparison also runs Spin on PostgreSQL + Redis (spin-pg)
@@ -65,7 +65,7 @@ OPTIONS:
                      `replicas`: only the figures through nginx
   --at-size SIZE     then the benchmark at size: `ci` (default: /data at 1,000 and 45,716
                      records, lists at 1,000 and 100,000 rows, on embedded SQLite and on
-                     PostgreSQL + Redis, and three 20 s soaks), `full` (lists at 1,000,000
+                     PostgreSQL + Redis, and three 10 s soaks), `full` (lists at 1,000,000
                      rows), or `none`
   --no-tracing-cost  skip the comparison of OpenTelemetry off, exporting, and exporting to a
                      dead collector (GET /cats/{id}, each engine; skipped with --only too)
@@ -110,7 +110,7 @@ fn parse_options() -> Options {
     let mut o = Options {
         concurrency: 16,
         seconds: 3.0,
-        rounds: 3,
+        rounds: 2,
         engines,
         restarts: 5,
         build: true,
