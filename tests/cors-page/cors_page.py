@@ -32,42 +32,19 @@ import traceback
 from pathlib import Path
 from urllib.parse import quote
 
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
+from chromium import Failure, browser, check  # noqa: E402 (tests/browser/chromium.py)
 
 REPO = Path(__file__).resolve().parents[2]
 TARGET = REPO / "target"
 HERE = Path(__file__).resolve().parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-# As root Chromium needs --no-sandbox; the rest keeps it from reaching any host but these two.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 TOKEN = "cors-page-token"
 # The server's configuration comes from this script only.
 CONTROLLED_ENV = ["DATABASE_URL", "REDIS_URL", "API_TOKENS", "AUTH_READS", "BODY_LIMIT", "CORS_ORIGINS", "SPIN_RUNTIME_CONFIG"]
 START_TIMEOUT = 900
 PAGE_TIMEOUT = 60
-
-
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
 
 
 def free_port():
@@ -148,16 +125,6 @@ class PageServer:
 class Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
-
-
-def browser(user_data_dir):
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={user_data_dir}"]:
-        options.add_argument(flag)
-    # The network log: what went over the wire (the coding of an answer), which a page cannot read.
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
 
 
 def run_page(driver, url):
@@ -255,7 +222,8 @@ def run_engine(engine, binary, spin):
     driver = None
     try:
         api = ApiClient(server.base)
-        driver = browser(user_data_dir)
+        # The network log shows the coding of an answer, which a page cannot read.
+        driver = browser(user_data_dir, logs=("browser", "performance"))
         answers, preflights = check_allowed(driver, api, listed, engine)
         check_refused(driver, api, unlisted, engine)
         print(f"cors-page: {engine}: ok ({answers} answers read from {listed}, {preflights} preflights seen, "

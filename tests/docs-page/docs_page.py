@@ -26,29 +26,14 @@ import traceback
 import urllib.request
 from pathlib import Path
 
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
+from chromium import Failure, browser, check  # noqa: E402 (tests/browser/chromium.py)
+
 REPO = Path(__file__).resolve().parents[2]
 TARGET = REPO / "target"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-# As root Chromium needs --no-sandbox; the rest keeps it from reaching any host but the server.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1280,1600",
-]
 # The route groups of the API (first path segments) the page must show, whatever the tags.
 ROUTE_GROUPS = ["cats", "passengers", "configs", "search", "data", "users", "healthz", "readyz", "openapi.json"]
 # The server's configuration comes from this script only (open writes, embedded stores).
@@ -56,15 +41,6 @@ CONTROLLED_ENV = ["DATABASE_URL", "REDIS_URL", "API_TOKENS", "AUTH_READS", "BODY
 # A debug build compiling the components with a cold cache takes minutes.
 START_TIMEOUT = 900
 PAGE_TIMEOUT = 60
-
-
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
 
 
 class Server:
@@ -120,15 +96,6 @@ def http_json(method, url, body=None):
     request = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as resp:
         return json.load(resp)
-
-
-def browser(user_data_dir):
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={user_data_dir}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
 
 
 def operation_block(driver, method, path):
@@ -198,7 +165,7 @@ def run_engine(binary, engine):
     try:
         # Something for GET /cats to show.
         http_json("POST", f"{server.base}/cats", {"name": "Tom", "breed": "Siamese", "age": 3, "color": "black"})
-        driver = browser(user_data_dir)
+        driver = browser(user_data_dir, extra_flags=["--window-size=1280,1600"])
         try:
             seen = check_page(driver, server.base, engine)
         except Exception:
