@@ -59,10 +59,6 @@ impl CorsOrigins {
         Ok(CorsOrigins::Listed(origins))
     }
 
-    pub fn is_on(&self) -> bool {
-        *self != CorsOrigins::Off
-    }
-
     /// The `Access-Control-Allow-Origin` of an answer to a request from `origin`, if that
     /// origin may call: `*`, or the request's own `Origin`.
     fn allow(&self, origin: &HeaderValue) -> Option<HeaderValue> {
