@@ -42,7 +42,7 @@ TARGET = REPO / "target"
 HERE = Path(__file__).resolve().parent
 TOKEN = "cors-page-token"
 # The server's configuration comes from this script only.
-CONTROLLED_ENV = ["DATABASE_URL", "REDIS_URL", "API_TOKENS", "AUTH_READS", "BODY_LIMIT", "CORS_ORIGINS", "SPIN_RUNTIME_CONFIG"]
+CONTROLLED_ENV = ["DATABASE_URL", "REDIS_URL", "API_TOKENS", "AUTH_READS", "BODY_LIMIT", "CORS_ORIGINS", "SPIN_RUNTIME_CONFIG", "DRAIN_PERIOD"]
 START_TIMEOUT = 900
 PAGE_TIMEOUT = 60
 
@@ -73,8 +73,9 @@ class Api:
             env.update(SPIN_VARIABLE_API_TOKENS=TOKEN, SPIN_VARIABLE_CORS_ORIGINS=origins)
         else:
             command = [str(Path(binary).resolve()), "serve"]
+            # Nothing in front of it to drain for: SIGTERM stops it at once.
             env.update(ENGINE=engine, LISTEN="127.0.0.1:0", DATA_DIR=self.dir, API_TOKENS=TOKEN, CORS_ORIGINS=origins,
-                       SPIN_MANIFEST=str(REPO / "spin.toml"),
+                       SPIN_MANIFEST=str(REPO / "spin.toml"), DRAIN_PERIOD="0s",
                        WASM_CACHE_DIR=os.environ.get("WASM_CACHE_DIR", str(TARGET / "wasm-cache")))
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(command, env=env, cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log,
