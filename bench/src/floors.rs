@@ -4,6 +4,11 @@
 //! alternating rounds, on embedded SQLite and on PostgreSQL, so that each figure has its floor
 //! beside it. Besides req/s and latency, the server's CPU time per request: the steadiest figure
 //! on a machine that does other things too.
+//!
+//! The one-table SQLite floors are also measured on a database that holds spincrud's schema as
+//! well: Spin opens a SQLite connection per instance, and SQLite reads the whole schema on each,
+//! so the difference between the two is what spincrud's tables, indexes and triggers cost every
+//! request on Spin.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -17,21 +22,35 @@ use super::{median_round, ms, run_scenario, seed_items, workspace, Options, Scen
 /// A spincrud route and the floor it is held against.
 struct Pair {
     what: &'static str,
+    /// The measured scenario: spincrud's, or (in the rows without a floor) a floor's own.
     spincrud: Scenario,
+    on: Serves,
     floor: Option<Scenario>,
 }
 
-const EMBEDDED: [Pair; 5] = [
-    Pair { what: "GET /healthz", spincrud: Scenario::Healthz, floor: Some(Scenario::Fixed("/floor/padded")) },
-    Pair { what: "(floor \"ok\", unpadded)", spincrud: Scenario::Fixed("/floor/ok"), floor: None },
-    Pair { what: "GET /cats/{id}", spincrud: Scenario::GetItem, floor: Some(Scenario::GetEach("/floor/sqlite/items/{id}")) },
-    Pair { what: "POST /cats", spincrud: Scenario::Create, floor: Some(Scenario::PostText("/floor/sqlite/items")) },
-    Pair { what: "GET /cats?limit=20", spincrud: Scenario::List20, floor: None },
+/// Which server a pair's measured scenario runs on.
+#[derive(Clone, Copy, PartialEq)]
+enum Serves {
+    Spincrud,
+    /// The floor components.
+    Floors,
+    /// The floor components, their database holding spincrud's schema too.
+    FloorsBesideSchema,
+}
+
+const EMBEDDED: [Pair; 7] = [
+    Pair { what: "GET /healthz", spincrud: Scenario::Healthz, on: Serves::Spincrud, floor: Some(Scenario::Fixed("/floor/padded")) },
+    Pair { what: "(floor \"ok\", unpadded)", spincrud: Scenario::Fixed("/floor/ok"), on: Serves::Floors, floor: None },
+    Pair { what: "GET /cats/{id}", spincrud: Scenario::GetItem, on: Serves::Spincrud, floor: Some(Scenario::GetEach("/floor/sqlite/items/{id}")) },
+    Pair { what: "(floor SELECT + schema)", spincrud: Scenario::GetEach("/floor/sqlite/items/{id}"), on: Serves::FloorsBesideSchema, floor: None },
+    Pair { what: "POST /cats", spincrud: Scenario::Create, on: Serves::Spincrud, floor: Some(Scenario::PostText("/floor/sqlite/items")) },
+    Pair { what: "(floor INSERT + schema)", spincrud: Scenario::PostText("/floor/sqlite/items"), on: Serves::FloorsBesideSchema, floor: None },
+    Pair { what: "GET /cats?limit=20", spincrud: Scenario::List20, on: Serves::Spincrud, floor: None },
 ];
 
 const POSTGRES: [Pair; 2] = [
-    Pair { what: "GET /cats/{id}", spincrud: Scenario::GetItem, floor: Some(Scenario::GetEach("/floor/pg/items/{id}")) },
-    Pair { what: "POST /cats", spincrud: Scenario::Create, floor: Some(Scenario::PostText("/floor/pg/items")) },
+    Pair { what: "GET /cats/{id}", spincrud: Scenario::GetItem, on: Serves::Spincrud, floor: Some(Scenario::GetEach("/floor/pg/items/{id}")) },
+    Pair { what: "POST /cats", spincrud: Scenario::Create, on: Serves::Spincrud, floor: Some(Scenario::PostText("/floor/pg/items")) },
 ];
 
 /// What the floors are held to: spincrud at 80% of its floor's throughput, p99 under 200 ms.
@@ -63,34 +82,57 @@ pub async fn run(o: &Options, scratch: &Path) -> u64 {
             let (floors, _) = start_with(engine, &dir.join("floors"), o.binary.as_deref(), &floor_env).await;
             let ids = seed_items(spincrud.addr).await;
             let setup = if stores == "postgres" { "/floor/pg/setup" } else { "/floor/sqlite/setup" };
-            let mut conn = super::Conn::connect(floors.addr).await.expect("connect");
-            match conn.send("POST", setup, None).await {
-                Ok((200, _)) => {}
-                other => super::die(&format!("{setup} on the floors ({engine}): {other:?}")),
-            }
+            set_up(&floors, setup, engine).await;
+            // The same floors, their SQLite database holding spincrud's schema too (migrated).
+            let beside_schema = match stores {
+                "embedded" => {
+                    let env: Vec<(&str, String)> = floor_env.iter().map(|(k, v)| (*k, if *k == "SKIP_MIGRATIONS" { "false".to_owned() } else { v.clone() })).collect();
+                    let (server, _) = start_with(engine, &dir.join("floors-beside-schema"), o.binary.as_deref(), &env).await;
+                    set_up(&server, setup, engine).await;
+                    Some(server)
+                }
+                _ => None,
+            };
             let floor_ids: Arc<Vec<String>> = Arc::new((1..=100).map(|i| i.to_string()).collect());
             for pair in pairs {
-                let (mine, floor) = measure(o, pair, (&spincrud, &ids), (&floors, &floor_ids)).await;
+                let server = match pair.on {
+                    Serves::Spincrud => (&spincrud, &ids),
+                    Serves::Floors => (&floors, &floor_ids),
+                    Serves::FloorsBesideSchema => (beside_schema.as_ref().expect("embedded stores only"), &floor_ids),
+                };
+                let (mine, floor) = measure(o, pair, server, (&floors, &floor_ids)).await;
                 failed += mine.errors + floor.as_ref().map_or(0, |f| f.errors);
                 figures.insert((engine.clone(), stores, pair.what), (mine, floor));
             }
             spincrud.stop();
             floors.stop();
+            if let Some(server) = beside_schema {
+                server.stop();
+            }
         }
     }
     print!("{}", report(o, &figures));
     failed
 }
 
-/// The pair's two scenarios in alternating rounds; the median round of each.
-async fn measure(o: &Options, pair: &Pair, spincrud: (&Server, &Arc<Vec<String>>), floors: (&Server, &Arc<Vec<String>>)) -> (Stats, Option<Stats>) {
+/// Creates the floors' table (and rows).
+async fn set_up(floors: &Server, setup: &str, engine: &str) {
+    let mut conn = super::Conn::connect(floors.addr).await.expect("connect");
+    match conn.send("POST", setup, None).await {
+        Ok((200, _)) => {}
+        other => super::die(&format!("{setup} on the floors ({engine}): {other:?}")),
+    }
+}
+
+/// The pair's two scenarios in alternating rounds (the first on `server`); the median round of
+/// each.
+async fn measure(o: &Options, pair: &Pair, server: (&Server, &Arc<Vec<String>>), floors: (&Server, &Arc<Vec<String>>)) -> (Stats, Option<Stats>) {
     let (warmup, time) = (Duration::from_millis(500), Duration::from_secs_f64(o.seconds));
     let concurrency = o.floor_concurrency;
     let mut mine = Vec::new();
     let mut floor = Vec::new();
+    let (server, ids) = server;
     for _ in 0..o.rounds {
-        // `/floor/ok` is a floor route measured on its own.
-        let (server, ids) = if matches!(pair.spincrud, Scenario::Fixed(t) if t.starts_with("/floor/")) { floors } else { spincrud };
         mine.push(run_scenario(server.addr, server.pid(), pair.spincrud, ids.clone(), concurrency, warmup, time).await);
         if let Some(scenario) = pair.floor {
             floor.push(run_scenario(floors.0.addr, floors.0.pid(), scenario, floors.1.clone(), concurrency, warmup, time).await);

@@ -87,7 +87,9 @@ pub fn command(o: &Options, dir: &Path, port: u16) -> Command {
     if let Some(origins) = &o.cors_origins {
         cmd.env("SPIN_VARIABLE_CORS_ORIGINS", origins);
     }
-    let skip_migrations = o.spin_manifest.is_some() || o.env.iter().any(|(k, v)| k == "SKIP_MIGRATIONS" && v == "true");
+    // Another app's manifest gets spincrud's schema only when asked (`SKIP_MIGRATIONS=false`).
+    let skip_setting = o.env.iter().find(|(k, _)| k == "SKIP_MIGRATIONS").map(|(_, v)| v == "true");
+    let skip_migrations = skip_setting.unwrap_or(o.spin_manifest.is_some());
     match &o.database_url {
         Some(url) => {
             if !skip_migrations {
