@@ -48,8 +48,9 @@ pub fn state_dir(dir: &Path) -> PathBuf {
 }
 
 /// The `spin up` command for `o`, run in `dir` (which holds its state, logs and runtime config).
-/// PostgreSQL's schema is applied first, unless `o.env` says `SKIP_MIGRATIONS=true` (as host-runner
-/// would read it).
+/// spincrud's schema is applied first (to PostgreSQL, or with `--sqlite` to the SQLite database),
+/// unless `o.env` says `SKIP_MIGRATIONS=true` (as host-runner would read it); the app of another
+/// manifest (`o.spin_manifest`) gets it only with `SKIP_MIGRATIONS=false`.
 pub fn command(o: &Options, dir: &Path, port: u16) -> Command {
     let spin = required_spin_binary();
     let mut cmd = Command::new(&spin);
