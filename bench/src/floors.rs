@@ -73,21 +73,24 @@ pub async fn run(o: &Options, scratch: &Path) -> u64 {
         for (stores, pairs) in [("embedded", &EMBEDDED[..]), ("postgres", &POSTGRES[..])] {
             eprintln!("spincrud-bench: floors, {engine}, {stores}");
             let spincrud_env: Vec<(&str, String)> = if stores == "postgres" { pg_env.clone() } else { Vec::new() };
-            let mut floor_env = vec![("SPIN_MANIFEST", floor_manifest.display().to_string()), ("SKIP_MIGRATIONS", "true".to_owned())];
-            if stores == "postgres" {
-                floor_env.push(("DATABASE_URL", floors_database.clone()));
-            }
+            // The floors' app, with or without spincrud's schema migrated into its database.
+            let floor_env = |with_schema: bool| {
+                let mut env = vec![("SPIN_MANIFEST", floor_manifest.display().to_string()), ("SKIP_MIGRATIONS", (!with_schema).to_string())];
+                if stores == "postgres" {
+                    env.push(("DATABASE_URL", floors_database.clone()));
+                }
+                env
+            };
             let dir = scratch.join(format!("floors-{engine}-{stores}"));
             let (spincrud, _) = start_with(engine, &dir.join("spincrud"), o.binary.as_deref(), &spincrud_env).await;
-            let (floors, _) = start_with(engine, &dir.join("floors"), o.binary.as_deref(), &floor_env).await;
+            let (floors, _) = start_with(engine, &dir.join("floors"), o.binary.as_deref(), &floor_env(false)).await;
             let ids = seed_items(spincrud.addr).await;
             let setup = if stores == "postgres" { "/floor/pg/setup" } else { "/floor/sqlite/setup" };
             set_up(&floors, setup, engine).await;
-            // The same floors, their SQLite database holding spincrud's schema too (migrated).
+            // The same floors, their SQLite database holding spincrud's schema too.
             let beside_schema = match stores {
                 "embedded" => {
-                    let env: Vec<(&str, String)> = floor_env.iter().map(|(k, v)| (*k, if *k == "SKIP_MIGRATIONS" { "false".to_owned() } else { v.clone() })).collect();
-                    let (server, _) = start_with(engine, &dir.join("floors-beside-schema"), o.binary.as_deref(), &env).await;
+                    let (server, _) = start_with(engine, &dir.join("floors-beside-schema"), o.binary.as_deref(), &floor_env(true)).await;
                     set_up(&server, setup, engine).await;
                     Some(server)
                 }
