@@ -80,7 +80,9 @@ mod tests {
                 let (mut s, _) = listener.accept().unwrap();
                 let mut buf = [0u8; 1024];
                 let _ = s.read(&mut buf).unwrap();
-                write!(s, "HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n").unwrap();
+                // One write: the probe closes once it has the status line, and a piece written
+                // after that would meet its reset (`write!` sends each piece on its own).
+                s.write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n").as_bytes()).unwrap();
             }
         });
         let url = format!("http://{addr}/readyz");
