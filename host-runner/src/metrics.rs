@@ -93,6 +93,7 @@ pub struct ComponentMetrics {
     instantiation: Histogram,
     in_use: Gauge,
     failures: [Counter; 5],
+    memory_grows: Counter,
 }
 
 impl ComponentMetrics {
@@ -104,6 +105,7 @@ impl ComponentMetrics {
             instantiation: metrics::histogram!("wasm_instantiation_duration_seconds", &[label()]),
             in_use: metrics::gauge!("wasm_instances_in_use", &[label()]),
             failures: WasmFailure::ALL.map(|f| metrics::counter!("wasm_component_failures_total", &[label(), ("kind", f.name().to_owned())])),
+            memory_grows: metrics::counter!("wasm_memory_grows_total", &[label()]),
         }
     }
 
@@ -115,6 +117,12 @@ impl ComponentMetrics {
 
     pub fn instantiated(&self, elapsed: Duration) {
         self.instantiation.record(elapsed.as_secs_f64());
+    }
+
+    /// An instance's memory grew `n` times past its initial size while it served (each growth
+    /// costs Spin far more than a larger start would: the components are sized not to grow).
+    pub fn memory_grew(&self, n: u64) {
+        self.memory_grows.increment(n);
     }
 
     /// A request the component answered (or failed), from routing to its response's last byte.

@@ -133,6 +133,7 @@ async fn execute(
         // the other half that no response is coming.
         let (stdout, stderr) = (store.data().stdout.text(), store.data().stderr.text());
         let memory_cap_hit = store.data().limits.memory_cap_hit;
+        metrics.memory_grew(store.data().limits.memory_grows);
         drop(store);
         drop(in_use);
         (result, stdout, stderr, memory_cap_hit)

@@ -65,7 +65,8 @@ pub fn all(engine: Engine, stores: Stores) -> Vec<Case> {
     // What only host-runner's own server has (metrics, traces it makes, deadlines), and what
     // Spin answers in its place.
     let engine_specific: &[(&str, Plain)] = match engine {
-        Engine::Native | Engine::Wasm => &[("ops", ops::HOST_RUNNER_TESTS), ("ops", dashboard::TESTS), ("faults", faults::SERVER_TESTS), ("telemetry", telemetry::TESTS)],
+        Engine::Native => &[("ops", ops::HOST_RUNNER_TESTS), ("ops", dashboard::TESTS), ("faults", faults::SERVER_TESTS), ("telemetry", telemetry::TESTS)],
+        Engine::Wasm => &[("ops", ops::HOST_RUNNER_TESTS), ("ops", ops::WASM_TESTS), ("ops", dashboard::TESTS), ("faults", faults::SERVER_TESTS), ("telemetry", telemetry::TESTS)],
         Engine::Spin => &[("ops", ops::SPIN_TESTS)],
     };
     let plain: &[(&str, Plain)] = &[

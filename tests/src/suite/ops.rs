@@ -1,5 +1,6 @@
 //! Operations: health, readiness, OpenAPI, metrics, HEAD.
 
+use super::resources::{config, passenger};
 use super::routing::ROUTES;
 use super::support::*;
 use super::tests;
@@ -9,6 +10,9 @@ pub const TESTS: super::Plain = tests![healthz, readyz, openapi_describes_every_
 
 /// `/metrics` is host-runner's own (Spin's metrics and traces go out by OpenTelemetry).
 pub const HOST_RUNNER_TESTS: super::Plain = tests![metrics_are_prometheus_text, the_wasm_engine_has_metrics_per_component];
+
+/// Only the wasm engine runs the components itself, and so can count their memory's growths.
+pub const WASM_TESTS: super::Plain = tests![typical_requests_do_not_grow_the_components_memory];
 
 /// On Spin, `/metrics` is an unknown route like any other.
 pub const SPIN_TESTS: super::Plain = tests![metrics_is_not_a_route_on_spin];
@@ -228,4 +232,50 @@ fn documented_statuses(route: &str, method: &str) -> Vec<&'static str> {
         s.push("412");
     }
     s
+}
+
+/// The components that serve resources start with room for a typical request's heap
+/// (`components/instance-memory.rs`), since on Spin an instance whose memory grows costs far
+/// more than one that starts larger. The wasm engine counts growths (`wasm_memory_grows_total`),
+/// so a change that needs more heap per request fails here. A server of its own: other tests'
+/// bulk writes and long pages may grow memory, as they should.
+fn typical_requests_do_not_grow_the_components_memory(ctx: &Ctx) {
+    let server = ctx.start_dedicated("memory", &[]);
+    let api = server.api();
+
+    let cat = create(api, "/cats", &json!({"name": "Tom", "breed": "Siamese", "age": 3, "color": "black"}));
+    let path = format!("/cats/{}", cat["id"].as_str().unwrap());
+    api.get(&path).send().expect(200);
+    api.patch(&path).json(&json!({"age": 4})).send().expect(200);
+    api.put(&path).json(&json!({"name": "Tom", "age": 5})).send().expect(200);
+    api.get("/cats?limit=20").send().expect(200);
+    api.get("/cats?name=Tom&order=age.desc").send().expect(200);
+    assert_not_found(&api.get("/cats/no-such-cat").send());
+    assert_invalid(&api.post("/cats").json(&json!({"name": ""})).send(), "name");
+    api.delete(&path).send().expect(204);
+
+    let p = create(api, "/passengers", &passenger("Mr. Owen Harris Braund"));
+    api.get(&format!("/passengers/{}", p["id"].as_str().unwrap())).send().expect(200);
+    api.get("/passengers?limit=20").send().expect(200);
+    create(api, "/configs", &config("dc-memory", "ops"));
+    api.get("/configs/dc-memory").send().expect(200);
+    let u = create(api, "/users", &json!({"username": "memory", "email": "memory@example.com"}));
+    api.get(&format!("/users/{}", u["id"].as_str().unwrap())).send().expect(200);
+    api.get("/data?limit=20").send().expect(200);
+    assert_not_found(&api.get("/data/1").send());
+    api.get("/healthz").send().expect(200);
+
+    let resp = api.get("/metrics").send();
+    resp.expect(200);
+    let text = resp.text();
+    for component in ["cats", "passengers", "configs", "users", "data", "ops"] {
+        let served: f64 = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("wasm_component_requests_total{{component=\"{component}\",")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert!(served > 0.0, "{component} served none of these requests:\n{text}");
+        let grows = sample(&text, &format!("wasm_memory_grows_total{{component=\"{component}\"}}"));
+        assert_eq!(grows, Some(0.0), "{component}'s instances grew their memory (sized in components/instance-memory.rs):\n{text}");
+    }
 }

@@ -96,7 +96,7 @@ impl State {
             http: WasiHttpCtx::new(),
             hooks: NoOutboundHttp,
             table: ResourceTable::new(),
-            limits: Limits { inner: StoreLimitsBuilder::new().memory_size(memory_limit).trap_on_grow_failure(true).build(), memory_cap_hit: false },
+            limits: Limits { inner: StoreLimitsBuilder::new().memory_size(memory_limit).trap_on_grow_failure(true).build(), memory_cap_hit: false, memory_grows: 0 },
             grants,
             backends,
             stdout,
@@ -106,18 +106,23 @@ impl State {
     }
 }
 
-/// The instance's limits (the memory cap), remembering whether the cap refused a growth: the
-/// request's trap is then counted as a memory-cap hit.
+/// The instance's limits (the memory cap), remembering whether the cap refused a growth (the
+/// request's trap is then counted as a memory-cap hit) and how often the memory grew.
 pub struct Limits {
     inner: StoreLimits,
     pub memory_cap_hit: bool,
+    /// Growths past a memory's initial size (`memory.grow`), not its creation at instantiation.
+    pub memory_grows: u64,
 }
 
 impl ResourceLimiter for Limits {
     fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
         let allowed = self.inner.memory_growing(current, desired, maximum);
-        if !matches!(allowed, Ok(true)) {
-            self.memory_cap_hit = true;
+        match allowed {
+            // Instantiation creates each memory as a growth from 0.
+            Ok(true) if current > 0 && desired > current => self.memory_grows += 1,
+            Ok(true) => {}
+            _ => self.memory_cap_hit = true,
         }
         allowed
     }
