@@ -410,7 +410,8 @@ fn default_limit_is_100(ctx: &Ctx) {
 }
 
 /// Without filters `X-Total-Count` comes from kept row counts: exact through single, bulk and CSV
-/// creates and deletes, for every resource (a server of its own, so nothing else writes).
+/// creates, deletes, and refused writes, for every resource (a server of its own, so nothing
+/// else writes).
 fn unfiltered_totals_stay_exact_through_writes(ctx: &Ctx) {
     let server = ctx.start_dedicated("counts", &[]);
     let api = server.api();
@@ -431,6 +432,16 @@ fn unfiltered_totals_stay_exact_through_writes(ctx: &Ctx) {
     assert_eq!(total("/passengers"), 2);
     create(api, "/users", &json!({"username": "counted", "email": "counted@example.com"}));
     assert_eq!(total("/users"), 1);
+    // Refused writes count nothing: a taken username, a delete with a stale `If-Match`, a delete
+    // of what is gone. A conditional delete that matches counts.
+    assert_conflict(&api.post("/users").json(&json!({"username": "Counted", "email": "other@example.com"})).send(), "username");
+    let path = format!("/cats/{}", cats[2]["id"].as_str().unwrap());
+    assert_problem(&api.delete(&path).if_match("\"stale\"").send(), 412, "precondition-failed");
+    assert_not_found(&api.delete(&format!("/cats/{}", cats[0]["id"].as_str().unwrap())).send());
+    assert_eq!((total("/cats"), total("/users")), (6, 1));
+    let current = etag(&api.get(&path).send());
+    api.delete(&path).if_match(&current).send().expect(204);
+    assert_eq!(total("/cats"), 5);
     let next = list(api, "/cats?limit=2").next.unwrap();
     assert!(next.starts_with("/cats?limit=2&cursor="), "{next}");
 }
