@@ -109,6 +109,9 @@ if spin_bin=$(scripts/find-spin.sh); then
     spin_up=$(block "## Running with Spin")
     grep -q '^spin up --sqlite @migrations/sqlite/0001_schema.sql' <<<"$spin_up" ||
         { echo "check-readme: the Spin block does not start with spin up" >&2; exit 1; }
+    for migration in migrations/sqlite/*.sql; do
+        grep -q -- "--sqlite @$migration" <<<"$spin_up" || { echo "check-readme: the Spin block does not run $migration" >&2; exit 1; }
+    done
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     # Its state in a directory of its own rather than the checkout's .spin/.
     SPIN_HTTP_LISTEN_ADDR=127.0.0.1:$port setsid bash -c "spin() { \"$spin_bin\" \"\$@\" --state-dir \"$work/spin-state\"; }; $spin_up" >"$work/spin.log" 2>&1 &
