@@ -28,9 +28,11 @@ pub async fn handle_incoming(req: IncomingRequest, out: ResponseOutparam) {
     let headers = request_headers(&req);
     // For the answers given before the core runs, which echo it as the core does.
     let request_id = client_request_id(&headers);
-    let is_head = matches!(req.method(), Method::Head);
+    // Read once: every getter is a host call.
+    let method = req.method();
+    let is_head = matches!(method, Method::Head);
     let settings = settings::SpinSettings::default();
-    let resp = match read_request(req, headers, &settings) {
+    let resp = match read_request(req, method, headers, &settings) {
         Ok(req) => crate::serve_with(req, &settings).await,
         Err(resp) => fallback::with_request_id(resp, request_id),
     };
@@ -70,10 +72,11 @@ fn request_headers(req: &IncomingRequest) -> http::HeaderMap {
 /// Converts the request, reading at most `body_limit + 1` bytes of its body.
 fn read_request(
     req: IncomingRequest,
+    method: Method,
     headers: http::HeaderMap,
     settings: &settings::SpinSettings,
 ) -> Result<http::Request<Vec<u8>>, http::Response<Vec<u8>>> {
-    let method = convert_method(req.method())
+    let method = convert_method(method)
         .ok_or_else(|| fallback::bad_request("The request method is not valid."))?;
     let path = req.path_with_query().unwrap_or_else(|| "/".to_owned());
     let uri = http::Uri::try_from(path)
