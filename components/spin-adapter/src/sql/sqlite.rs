@@ -62,11 +62,13 @@ impl Sqlite {
             // Best effort: a libSQL backend may refuse the pragma, which changes nothing else.
             let _ = self.conn.execute(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"), &[]);
         }
-        let started = wasi::clocks::monotonic_clock::now();
+        // Read at the first "busy" (a clock read is a host call, and most statements never wait).
+        let mut started = None;
         loop {
             match self.conn.execute(sql, &params) {
                 Err(sqlite::Error::Io(message)) if wait == Wait::ForTheLock && is_busy(&message) => {
-                    let waited_ms = (wasi::clocks::monotonic_clock::now() - started) / 1_000_000;
+                    let now = wasi::clocks::monotonic_clock::now();
+                    let waited_ms = (now - *started.get_or_insert(now)) / 1_000_000;
                     if waited_ms >= PATIENCE_MS {
                         return Err(classify(message));
                     }
