@@ -297,17 +297,8 @@ impl Records {
 
     async fn write<K: KvStore>(&self, kv: &K, meta: &mut Meta) -> ApiResult<()> {
         let keys: Vec<String> = self.records.iter().map(|(id, _)| item_key(id)).collect();
-        let mut old_slots = Vec::with_capacity(keys.len());
-        for bytes in kv.get_many(&keys).await? {
-            old_slots.push(match bytes {
-                Some(bytes) => Entry::decode(&bytes)?.slot,
-                None => None,
-            });
-        }
-        // A slot counts only if its chunk names the id (a writer may have died before writing
-        // the chunk): such records are placed anew.
         let mut chunks = Chunks::default();
-        chunks.load(kv, old_slots.iter().flatten().map(|slot| slot / CHUNK)).await?;
+        let old_slots = self.slots_in_place(kv, &keys, meta, &mut chunks).await?;
         let mut slots = Vec::with_capacity(keys.len());
         let mut fresh = Vec::new();
         for ((id, _), old) in self.records.iter().zip(&old_slots) {
@@ -339,6 +330,41 @@ impl Records {
         layout.push((META_KEY.to_owned(), meta.encode()));
         kv.set_many(&layout).await?;
         Ok(())
+    }
+
+    /// Each record's slot now, if it has one, with the chunks read on the way left in `chunks`
+    /// (the caller keeps a slot only where its chunk names the id).
+    ///
+    /// Whichever of two reads is smaller: every chunk in use when there are no more of them
+    /// than records (a load of the whole dataset reads 1/256 as many keys as it has records, an
+    /// empty collection none), else each record (its entry names its slot) and the chunks
+    /// those slots are in. Both find the same slots: a slot counts only if its chunk names the
+    /// id, since a writer may have died before writing the chunk. (The smaller read matters most
+    /// where `get-many` is one read per key: Spin 3.6's Redis store refuses it, see the Spin
+    /// adapter's `get_many`.)
+    async fn slots_in_place<K: KvStore>(&self, kv: &K, keys: &[String], meta: &Meta, chunks: &mut Chunks) -> ApiResult<Vec<Option<u64>>> {
+        let in_use = meta.next.div_ceil(CHUNK);
+        if in_use <= keys.len() as u64 {
+            chunks.load(kv, 0..in_use).await?;
+            let mut placed: HashMap<&str, u64> = HashMap::new();
+            for (c, ids) in &chunks.0 {
+                for (i, id) in ids.iter().enumerate() {
+                    if let Some(id) = id {
+                        placed.entry(id.as_str()).or_insert(c * CHUNK + i as u64);
+                    }
+                }
+            }
+            return Ok(self.records.iter().map(|(id, _)| placed.get(id.as_str()).copied()).collect());
+        }
+        let mut old_slots = Vec::with_capacity(keys.len());
+        for bytes in kv.get_many(keys).await? {
+            old_slots.push(match bytes {
+                Some(bytes) => Entry::decode(&bytes)?.slot,
+                None => None,
+            });
+        }
+        chunks.load(kv, old_slots.iter().flatten().map(|slot| slot / CHUNK)).await?;
+        Ok(old_slots)
     }
 }
 

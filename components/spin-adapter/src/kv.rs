@@ -77,7 +77,9 @@ impl KvStore for SpinKv {
     /// One `get-many`; its answer is matched to `keys` by key (stores differ in whether they
     /// list missing keys). One key is read with `get`: Spin 3.6's Redis store would answer
     /// `get-many` of one key that exists by panicking in the host (`KEYS <key>` matches it, and
-    /// the key's name is no key-value pair), which fails the whole request.
+    /// the key's name is no key-value pair), which fails the whole request. Of several keys it
+    /// sends `KEYS k1 k2 …`, which Redis refuses: there every batch is read key by key, one host
+    /// call each (so the core reads as few keys as it can; see `data::Records`).
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let bucket = self.bucket()?;
         match keys {

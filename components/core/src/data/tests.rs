@@ -152,14 +152,43 @@ fn a_cursor_continues_after_its_record_through_deletes_before_and_after() {
 
 #[test]
 fn a_record_left_outside_the_chunks_is_put_back_by_the_next_load() {
-    let kv = MemoryKv::default();
-    load_ids(&kv, &["a".into(), "b".into()], "x");
-    // A writer that died after writing a record but before its chunk: the record names a slot
-    // no chunk holds.
-    block_on(kv.set(&item_key("c"), br#"{"slot":99,"record":{"id":"c"}}"#)).unwrap();
-    assert_eq!(page_of(&kv, 0, 10), (2, vec!["a".into(), "b".into()]));
-    load_ids(&kv, &["c".into()], "x");
-    assert_eq!(page_of(&kv, 0, 10), (3, vec!["a".into(), "b".into(), "c".into()]));
+    // Two ids (one chunk: the load of one record reads the chunks) and 600 (three chunks: it
+    // reads the record).
+    for n in [2, 600] {
+        let kv = MemoryKv::default();
+        let ids: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
+        load_ids(&kv, &ids, "x");
+        // A writer that died after writing a record but before its chunk: the record names a
+        // slot no chunk holds.
+        block_on(kv.set(&item_key("c"), br#"{"slot":99,"record":{"id":"c"}}"#)).unwrap();
+        assert_eq!(page_of(&kv, 0, 1000), (n, ids.clone()));
+        load_ids(&kv, &["c".into()], "x");
+        let (total, page) = page_of(&kv, 0, 1000);
+        assert_eq!((total, &page[..n as usize], &page[n as usize..]), (n + 1, &ids[..], &["c".to_owned()][..]));
+    }
+}
+
+#[test]
+fn a_load_reads_its_records_or_the_chunks_whichever_are_fewer() {
+    let kv = CountingKv::default();
+    let ids: Vec<String> = (0..20_000).map(|i| format!("r{i}")).collect();
+    let load = |ids: &[String], tag: &str| {
+        let before = kv.items_read();
+        block_on(Records::prepare(&records(ids.iter().cloned(), tag)).unwrap().store(&kv)).unwrap();
+        kv.items_read() - before
+    };
+    // Into an empty collection, and again over itself (79 chunks): no record is read.
+    assert_eq!(load(&ids, "first"), 0);
+    assert_eq!(load(&ids, "again"), 0);
+    // Ten of them (fewer than the chunks): the ten records.
+    assert_eq!(load(&ids[5_000..5_010], "ten"), 10);
+    let req = http::Request::get("/data?start=4999&limit=12").body(Vec::new()).unwrap();
+    let page: Vec<Json> = serde_json::from_slice(block_on(list(&kv, &req)).unwrap().body()).unwrap();
+    let names: Vec<(&str, &str)> = page.iter().map(|r| (r["id"].as_str().unwrap(), r["name"].as_str().unwrap())).collect();
+    let mut expected = vec![("r4999", "again")];
+    expected.extend(ids[5_000..5_010].iter().map(|id| (id.as_str(), "ten")));
+    expected.push(("r5010", "again"));
+    assert_eq!(names, expected);
 }
 
 #[test]
@@ -190,11 +219,20 @@ fn clear_removes_everything_and_releases_the_lease() {
 struct CountingKv {
     inner: MemoryKv,
     calls: std::sync::atomic::AtomicUsize,
+    /// Keys of records read (`data:item:*`), one per key whatever the call.
+    items_read: std::sync::atomic::AtomicUsize,
 }
 
 impl CountingKv {
     fn calls(&self) -> usize {
         self.calls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn items_read(&self) -> usize {
+        self.items_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn read<'a>(&self, keys: impl IntoIterator<Item = &'a str>) {
+        let items = keys.into_iter().filter(|k| k.starts_with(ITEM_PREFIX)).count();
+        self.items_read.fetch_add(items, std::sync::atomic::Ordering::Relaxed);
     }
     fn count(&self) {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -204,6 +242,7 @@ impl CountingKv {
 impl KvStore for CountingKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.count();
+        self.read([key]);
         self.inner.get(key).await
     }
     async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
@@ -220,6 +259,7 @@ impl KvStore for CountingKv {
     }
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         self.count();
+        self.read(keys.iter().map(String::as_str));
         self.inner.get_many(keys).await
     }
     async fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
