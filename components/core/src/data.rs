@@ -55,6 +55,11 @@ const META_KEY: &str = "data:meta";
 const CHUNK_PREFIX: &str = "data:slots:";
 /// Slots per chunk key.
 pub const CHUNK: u64 = 256;
+/// A load reads every chunk in use rather than its records only if it has at least this many
+/// records per chunk: a chunk holds 256 ids, so it weighs 12 (numeric ids) to 60 (UUIDs) times a
+/// meteorite record, and where `get-many` works bytes cost more than keys. (A load of 500
+/// records, as `host-runner import` writes them, then reads the chunks up to 8,000 records.)
+const RECORDS_PER_CHUNK_READ: u64 = 16;
 
 fn item_key(id: &str) -> String {
     format!("{ITEM_PREFIX}{id}")
@@ -335,16 +340,16 @@ impl Records {
     /// Each record's slot now, if it has one, with the chunks read on the way left in `chunks`
     /// (the caller keeps a slot only where its chunk names the id).
     ///
-    /// Whichever of two reads is smaller: every chunk in use when there are no more of them
-    /// than records (a load of the whole dataset reads 1/256 as many keys as it has records, an
-    /// empty collection none), else each record (its entry names its slot) and the chunks
-    /// those slots are in. Both find the same slots: a slot counts only if its chunk names the
-    /// id, since a writer may have died before writing the chunk. (The smaller read matters most
-    /// where `get-many` is one read per key: Spin 3.6's Redis store refuses it, see the Spin
-    /// adapter's `get_many`.)
+    /// Whichever of two reads is smaller: every chunk in use, when the load has at least
+    /// [`RECORDS_PER_CHUNK_READ`] records per chunk (an empty collection has none; reloading
+    /// the whole dataset reads 1/256 as many keys as it has records), else each record (its
+    /// entry names its slot) and the chunks those slots are in. Both find the same slots: a slot
+    /// counts only if its chunk names the id, since a writer may have died before writing the
+    /// chunk. (Fewer keys matter most where `get-many` is one read per key: Spin 3.6's Redis
+    /// store refuses it, see the Spin adapter's `get_many`.)
     async fn slots_in_place<K: KvStore>(&self, kv: &K, keys: &[String], meta: &Meta, chunks: &mut Chunks) -> ApiResult<Vec<Option<u64>>> {
         let in_use = meta.next.div_ceil(CHUNK);
-        if in_use <= keys.len() as u64 {
+        if in_use.saturating_mul(RECORDS_PER_CHUNK_READ) <= keys.len() as u64 {
             chunks.load(kv, 0..in_use).await?;
             let mut placed: HashMap<&str, u64> = HashMap::new();
             for (c, ids) in &chunks.0 {

@@ -152,8 +152,8 @@ fn a_cursor_continues_after_its_record_through_deletes_before_and_after() {
 
 #[test]
 fn a_record_left_outside_the_chunks_is_put_back_by_the_next_load() {
-    // Two ids (one chunk: the load of one record reads the chunks) and 600 (three chunks: it
-    // reads the record).
+    // The next load has 20 records: over two ids (one chunk) it reads the chunks, over 600
+    // (three chunks) its records.
     for n in [2, 600] {
         let kv = MemoryKv::default();
         let ids: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
@@ -162,9 +162,10 @@ fn a_record_left_outside_the_chunks_is_put_back_by_the_next_load() {
         // slot no chunk holds.
         block_on(kv.set(&item_key("c"), br#"{"slot":99,"record":{"id":"c"}}"#)).unwrap();
         assert_eq!(page_of(&kv, 0, 1000), (n, ids.clone()));
-        load_ids(&kv, &["c".into()], "x");
+        let next: Vec<String> = std::iter::once("c".to_owned()).chain((0..19).map(|i| format!("n{i}"))).collect();
+        load_ids(&kv, &next, "x");
         let (total, page) = page_of(&kv, 0, 1000);
-        assert_eq!((total, &page[..n as usize], &page[n as usize..]), (n + 1, &ids[..], &["c".to_owned()][..]));
+        assert_eq!((total, &page[..n as usize], &page[n as usize..]), (n + 20, &ids[..], &next[..]));
     }
 }
 
@@ -180,8 +181,9 @@ fn a_load_reads_its_records_or_the_chunks_whichever_are_fewer() {
     // Into an empty collection, and again over itself (79 chunks): no record is read.
     assert_eq!(load(&ids, "first"), 0);
     assert_eq!(load(&ids, "again"), 0);
-    // Ten of them (fewer than the chunks): the ten records.
+    // Ten of them, or a thousand (fewer than 16 per chunk): their records.
     assert_eq!(load(&ids[5_000..5_010], "ten"), 10);
+    assert_eq!(load(&ids[10_000..11_000], "a thousand"), 1_000);
     let req = http::Request::get("/data?start=4999&limit=12").body(Vec::new()).unwrap();
     let page: Vec<Json> = serde_json::from_slice(block_on(list(&kv, &req)).unwrap().body()).unwrap();
     let names: Vec<(&str, &str)> = page.iter().map(|r| (r["id"].as_str().unwrap(), r["name"].as_str().unwrap())).collect();
