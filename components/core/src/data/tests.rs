@@ -170,7 +170,7 @@ fn a_record_left_outside_the_chunks_is_put_back_by_the_next_load() {
 }
 
 #[test]
-fn a_load_reads_its_records_or_the_chunks_whichever_are_fewer() {
+fn a_load_with_16_records_per_chunk_or_more_reads_the_chunks_not_its_records() {
     let kv = CountingKv::default();
     let ids: Vec<String> = (0..20_000).map(|i| format!("r{i}")).collect();
     let load = |ids: &[String], tag: &str| {
