@@ -351,15 +351,17 @@ impl Records {
         let in_use = meta.next.div_ceil(CHUNK);
         if in_use.saturating_mul(RECORDS_PER_CHUNK_READ) <= keys.len() as u64 {
             chunks.load(kv, 0..in_use).await?;
-            let mut placed: HashMap<&str, u64> = HashMap::new();
+            // An index of the load's ids, not the chunks' (which may name up to 16 times as many).
+            let index: HashMap<&str, usize> = self.records.iter().enumerate().map(|(at, (id, _))| (id.as_str(), at)).collect();
+            let mut slots = vec![None; self.records.len()];
             for (c, ids) in &chunks.0 {
                 for (i, id) in ids.iter().enumerate() {
-                    if let Some(id) = id {
-                        placed.entry(id.as_str()).or_insert(c * CHUNK + i as u64);
+                    if let Some(&at) = id.as_deref().and_then(|id| index.get(id)) {
+                        slots[at].get_or_insert(c * CHUNK + i as u64);
                     }
                 }
             }
-            return Ok(self.records.iter().map(|(id, _)| placed.get(id.as_str()).copied()).collect());
+            return Ok(slots);
         }
         let mut old_slots = Vec::with_capacity(keys.len());
         for bytes in kv.get_many(keys).await? {
