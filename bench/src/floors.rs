@@ -8,7 +8,9 @@
 //! The one-table SQLite floors are also measured on a database that holds spincrud's schema as
 //! well: Spin opens a SQLite connection per instance, and SQLite reads the whole schema on each,
 //! so the difference between the two is what spincrud's tables, indexes and triggers cost every
-//! request on Spin.
+//! request on Spin. And the floors that read one Spin variable first (`database_url`, as spincrud
+//! must to pick its store) show what that read costs; on spincrud's schema they are the most a
+//! component configured by Spin variables can make of spincrud's database.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -38,15 +40,28 @@ enum Serves {
     FloorsBesideSchema,
 }
 
-const EMBEDDED: [Pair; 7] = [
+const EMBEDDED: [Pair; 10] = [
     Pair { what: "GET /healthz", spincrud: Scenario::Healthz, on: Serves::Spincrud, floor: Some(Scenario::Fixed("/floor/padded")) },
     Pair { what: "(floor \"ok\", unpadded)", spincrud: Scenario::Fixed("/floor/ok"), on: Serves::Floors, floor: None },
-    Pair { what: "GET /cats/{id}", spincrud: Scenario::GetItem, on: Serves::Spincrud, floor: Some(Scenario::GetEach("/floor/sqlite/items/{id}")) },
-    Pair { what: "(floor SELECT + schema)", spincrud: Scenario::GetEach("/floor/sqlite/items/{id}"), on: Serves::FloorsBesideSchema, floor: None },
-    Pair { what: "POST /cats", spincrud: Scenario::Create, on: Serves::Spincrud, floor: Some(Scenario::PostText("/floor/sqlite/items")) },
-    Pair { what: "(floor INSERT + schema)", spincrud: Scenario::PostText("/floor/sqlite/items"), on: Serves::FloorsBesideSchema, floor: None },
+    Pair { what: "GET /cats/{id}", spincrud: Scenario::GetItem, on: Serves::Spincrud, floor: Some(SELECT) },
+    Pair { what: "(floor SELECT + schema)", spincrud: SELECT, on: Serves::FloorsBesideSchema, floor: None },
+    Pair { what: SELECT_CONFIGURED, spincrud: Scenario::GetEach("/floor/sqlite/configured/{id}"), on: Serves::Floors, floor: Some(SELECT) },
+    Pair { what: SELECT_CONFIGURED_BESIDE_SCHEMA, spincrud: Scenario::GetEach("/floor/sqlite/configured/{id}"), on: Serves::FloorsBesideSchema, floor: None },
+    Pair { what: "POST /cats", spincrud: Scenario::Create, on: Serves::Spincrud, floor: Some(INSERT) },
+    Pair { what: "(floor INSERT + schema)", spincrud: INSERT, on: Serves::FloorsBesideSchema, floor: None },
+    Pair { what: INSERT_CONFIGURED_BESIDE_SCHEMA, spincrud: Scenario::PostText("/floor/sqlite/configured"), on: Serves::FloorsBesideSchema, floor: None },
     Pair { what: "GET /cats?limit=20", spincrud: Scenario::List20, on: Serves::Spincrud, floor: None },
 ];
+
+const SELECT: Scenario = Scenario::GetEach("/floor/sqlite/items/{id}");
+const INSERT: Scenario = Scenario::PostText("/floor/sqlite/items");
+const SELECT_CONFIGURED: &str = "(floor SELECT + variable)";
+const SELECT_CONFIGURED_BESIDE_SCHEMA: &str = "(floor SELECT + var + schema)";
+const INSERT_CONFIGURED_BESIDE_SCHEMA: &str = "(floor INSERT + var + schema)";
+
+/// spincrud's embedded routes and the floor that reads a variable beside spincrud's schema: the
+/// most a component configured by Spin variables can make of spincrud's database.
+const BESIDE_CONFIGURED: [(&str, &str, &str); 2] = [("GET /cats/{id}", SELECT_CONFIGURED_BESIDE_SCHEMA, "SELECT"), ("POST /cats", INSERT_CONFIGURED_BESIDE_SCHEMA, "INSERT")];
 
 const POSTGRES: [Pair; 2] = [
     Pair { what: "GET /cats/{id}", spincrud: Scenario::GetItem, on: Serves::Spincrud, floor: Some(Scenario::GetEach("/floor/pg/items/{id}")) },
@@ -172,12 +187,27 @@ fn report(o: &Options, figures: &Figures) -> String {
     let mark = |ok: bool| if ok { "met" } else { "NOT met" };
     let _ = writeln!(out, "\ntargets (issue 17, on Spin): spincrud at {:.0}% of its floor or more; p99 under {} at concurrency {}:", RATIO * 100.0, ms(P99_US), o.floor_concurrency);
     for ((engine, stores, what), (mine, floor)) in figures.iter().filter(|((e, ..), _)| e == "spin") {
-        if let Some(f) = floor {
+        if let Some(f) = floor.as_ref().filter(|_| !what.starts_with('(')) {
             let ratio = mine.rps() / f.rps();
             let _ = writeln!(out, "  {engine}/{stores}: {what}: {:.0}%  {}", ratio * 100.0, mark(ratio >= RATIO));
         }
         if stores == &"embedded" && !what.starts_with('(') {
             let _ = writeln!(out, "  {engine}/{stores}: {what}: p99 {}  {}", ms(mine.p99_us), mark(mine.p99_us < P99_US));
+        }
+    }
+    // What the targets above ask for beside what Spin leaves reachable: a component that reads
+    // one variable, on a database holding spincrud's schema, against the one-table floor; and
+    // spincrud against that component.
+    let _ = writeln!(out, "\non Spin's SQLite, the most a component configured by a Spin variable can make of spincrud's database:");
+    for (route, configured, floor) in BESIDE_CONFIGURED {
+        let key = |what| ("spin".to_owned(), "embedded", what);
+        if let (Some((mine, Some(one_table))), Some((reachable, _))) = (figures.get(&key(route)), figures.get(&key(configured))) {
+            let _ = writeln!(
+                out,
+                "  {configured} at {:.0}% of the one-table {floor}; {route} at {:.0}% of it",
+                100.0 * reachable.rps() / one_table.rps(),
+                100.0 * mine.rps() / reachable.rps()
+            );
         }
     }
     out

@@ -5,6 +5,9 @@
 //!
 //! - `POST /floor/{sqlite|pg}/setup`: creates the table (SQLite in WAL mode) with 100 rows;
 //! - `GET /floor/{sqlite|pg}/items/{id}`: one point `SELECT`, the row as JSON;
+//! - `GET /floor/sqlite/configured/{id}`, `POST /floor/sqlite/configured`: the same after reading
+//!   the `database_url` variable: the least a component can do that picks its store by a Spin
+//!   variable, as spincrud does (and as the PostgreSQL floor must, to find its database);
 //! - `POST /floor/{sqlite|pg}/items`: one `INSERT` of the body as the row's name.
 //!
 //! Errors are plain `500`s: the benchmark counts any other status than the expected one.
@@ -36,6 +39,8 @@ fn serve(method: &Method, path: &str, req: IncomingRequest) -> Result<(u16, Vec<
         ("sqlite", "setup", Method::Post, None) => sqlite_setup(),
         ("sqlite", "items", Method::Get, Some(id)) => sqlite_get(id),
         ("sqlite", "items", Method::Post, None) => sqlite_insert(&read_body(req)?),
+        ("sqlite", "configured", Method::Get, Some(id)) => embedded_by_variable().and_then(|()| sqlite_get(id)),
+        ("sqlite", "configured", Method::Post, None) => embedded_by_variable().and_then(|()| sqlite_insert(&read_body(req)?)),
         ("pg", "setup", Method::Post, None) => pg_setup(),
         ("pg", "items", Method::Get, Some(id)) => pg_get(id),
         ("pg", "items", Method::Post, None) => pg_insert(&read_body(req)?),
@@ -53,6 +58,14 @@ fn json(id: i64, name: &str, created_at: &str) -> Vec<u8> {
 }
 
 // ---- SQLite ---------------------------------------------------------------------------------
+
+/// The store choice as spincrud makes it: an empty `database_url` means the embedded database.
+fn embedded_by_variable() -> Result<(), String> {
+    match variables::get("database_url").map_err(|e| format!("{e:?}"))?.as_str() {
+        "" => Ok(()),
+        _ => Err("database_url names another store".into()),
+    }
+}
 
 fn sqlite() -> Result<sqlite3::Connection, String> {
     sqlite3::Connection::open_default().map_err(|e| format!("{e:?}"))
