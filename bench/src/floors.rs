@@ -59,6 +59,9 @@ const SELECT_CONFIGURED: &str = "(floor SELECT + variable)";
 const SELECT_CONFIGURED_BESIDE_SCHEMA: &str = "(floor SELECT + var + schema)";
 const INSERT_CONFIGURED_BESIDE_SCHEMA: &str = "(floor INSERT + var + schema)";
 
+/// The rows that read a variable first.
+const CEILING_ROWS: [&str; 3] = [SELECT_CONFIGURED, SELECT_CONFIGURED_BESIDE_SCHEMA, INSERT_CONFIGURED_BESIDE_SCHEMA];
+
 /// spincrud's embedded routes and the floor that reads a variable beside spincrud's schema: the
 /// most a component configured by Spin variables can make of spincrud's database.
 const BESIDE_CONFIGURED: [(&str, &str, &str); 2] = [("GET /cats/{id}", SELECT_CONFIGURED_BESIDE_SCHEMA, "SELECT"), ("POST /cats", INSERT_CONFIGURED_BESIDE_SCHEMA, "INSERT")];
@@ -112,7 +115,9 @@ pub async fn run(o: &Options, scratch: &Path) -> u64 {
                 _ => None,
             };
             let floor_ids: Arc<Vec<String>> = Arc::new((1..=100).map(|i| i.to_string()).collect());
-            for pair in pairs {
+            // The variable's cost is Spin's (host-runner reads variables in place): the rows that
+            // show it run on Spin only, which keeps CI's run shorter.
+            for pair in pairs.iter().filter(|p| engine == "spin" || !CEILING_ROWS.contains(&p.what)) {
                 let server = match pair.on {
                     Serves::Spincrud => (&spincrud, &ids),
                     Serves::Floors => (&floors, &floor_ids),
