@@ -45,16 +45,18 @@ const EMBEDDED: [Pair; 10] = [
     Pair { what: "(floor \"ok\", unpadded)", spincrud: Scenario::Fixed("/floor/ok"), on: Serves::Floors, floor: None },
     Pair { what: "GET /cats/{id}", spincrud: Scenario::GetItem, on: Serves::Spincrud, floor: Some(SELECT) },
     Pair { what: "(floor SELECT + schema)", spincrud: SELECT, on: Serves::FloorsBesideSchema, floor: None },
-    Pair { what: SELECT_CONFIGURED, spincrud: Scenario::GetEach("/floor/sqlite/configured/{id}"), on: Serves::Floors, floor: Some(SELECT) },
-    Pair { what: SELECT_CONFIGURED_BESIDE_SCHEMA, spincrud: Scenario::GetEach("/floor/sqlite/configured/{id}"), on: Serves::FloorsBesideSchema, floor: None },
+    Pair { what: SELECT_CONFIGURED, spincrud: SELECT_AFTER_VARIABLE, on: Serves::Floors, floor: Some(SELECT) },
+    Pair { what: SELECT_CONFIGURED_BESIDE_SCHEMA, spincrud: SELECT_AFTER_VARIABLE, on: Serves::FloorsBesideSchema, floor: None },
     Pair { what: "POST /cats", spincrud: Scenario::Create, on: Serves::Spincrud, floor: Some(INSERT) },
     Pair { what: "(floor INSERT + schema)", spincrud: INSERT, on: Serves::FloorsBesideSchema, floor: None },
-    Pair { what: INSERT_CONFIGURED_BESIDE_SCHEMA, spincrud: Scenario::PostText("/floor/sqlite/configured"), on: Serves::FloorsBesideSchema, floor: None },
+    Pair { what: INSERT_CONFIGURED_BESIDE_SCHEMA, spincrud: INSERT_AFTER_VARIABLE, on: Serves::FloorsBesideSchema, floor: None },
     Pair { what: "GET /cats?limit=20", spincrud: Scenario::List20, on: Serves::Spincrud, floor: None },
 ];
 
 const SELECT: Scenario = Scenario::GetEach("/floor/sqlite/items/{id}");
 const INSERT: Scenario = Scenario::PostText("/floor/sqlite/items");
+const SELECT_AFTER_VARIABLE: Scenario = Scenario::GetEach("/floor/sqlite/configured/{id}");
+const INSERT_AFTER_VARIABLE: Scenario = Scenario::PostText("/floor/sqlite/configured");
 const SELECT_CONFIGURED: &str = "(floor SELECT + variable)";
 const SELECT_CONFIGURED_BESIDE_SCHEMA: &str = "(floor SELECT + var + schema)";
 const INSERT_CONFIGURED_BESIDE_SCHEMA: &str = "(floor INSERT + var + schema)";
